@@ -1,0 +1,207 @@
+//! Storage: one diesel connection type over SQLite and PostgreSQL, picked by the URL
+//! scheme, a pool for reads, and a dedicated connection for the single writer.
+
+mod connection;
+pub mod schema;
+mod settings;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection as _;
+use diesel::r2d2::{self, Pool, PooledConnection};
+use diesel::{Connection as _, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use connection::DbConnection;
+pub use settings::content_hash_key;
+
+use crate::config::DatabaseConfig;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Key of the PostgreSQL advisory lock held while migrating, so that gateway nodes
+/// starting together do not run the same migration twice.
+const MIGRATION_LOCK: i64 = 0x636f_6e73_656e_7401;
+
+/// Runs `$body` with `$c` bound to the backend's own connection type. For statements the
+/// multi-backend query builder cannot express (batch inserts, `ON CONFLICT`), written once
+/// and type-checked against each backend.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Pg($c) => $body,
+        }
+    };
+}
+
+/// The two supported backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded, one file; the default.
+    Sqlite,
+    /// Shared by several gateway nodes.
+    Postgres,
+}
+
+/// Storage failures. None of these reach a client: the HTTP layer answers 500 or 503 and
+/// logs the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names no supported backend.
+    #[error("database url must start with `sqlite://`, `postgres://` or `postgresql://`")]
+    UnsupportedUrl,
+    /// Could not connect.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    /// Could not create the SQLite file's folder.
+    #[error("cannot create the database folder `{path}`: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A migration failed.
+    #[error("cannot apply migrations: {0}")]
+    Migration(String),
+    /// The pool could not hand out a connection in time.
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Where the database is, parsed from the configured URL.
+#[derive(Clone)]
+pub struct Target {
+    backend: Backend,
+    /// The SQLite path, or the PostgreSQL URL as given.
+    location: String,
+}
+
+impl Target {
+    /// Picks the backend from the URL scheme.
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Self {
+                backend: Backend::Sqlite,
+                location: path.to_string(),
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self {
+                backend: Backend::Postgres,
+                location: url.to_string(),
+            })
+        } else {
+            Err(DbError::UnsupportedUrl)
+        }
+    }
+
+    /// The backend this target uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Opens one connection with the backend's session settings applied.
+    pub fn connect(&self) -> Result<DbConnection, DbError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.location)?;
+                // CAUTION: FULL, not NORMAL: a 202 promises the batch survives a power loss,
+                // and NORMAL in WAL mode may lose the last commits (sqlite.org, pragma
+                // synchronous). busy_timeout covers readers racing a checkpoint.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = FULL;
+                     PRAGMA busy_timeout = 5000;
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(DbError::Query)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.location)?;
+                conn.batch_execute("SET synchronous_commit = on; SET TIME ZONE 'UTC';")
+                    .map_err(DbError::Query)?;
+                Ok(DbConnection::Pg(conn))
+            }
+        }
+    }
+
+    /// Creates the SQLite file's folder if it is missing.
+    fn prepare(&self) -> Result<(), DbError> {
+        let parent = std::path::Path::new(&self.location).parent();
+        if let (Backend::Sqlite, Some(parent)) = (self.backend, parent)
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|source| DbError::Folder {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The database: a pool of readers and the means to open the writer's connection.
+#[derive(Clone)]
+pub struct Database {
+    target: Target,
+    pool: Pool<connection::Manager>,
+}
+
+impl Database {
+    /// Opens the database, applies pending migrations and fills the pool.
+    pub fn open(config: &DatabaseConfig) -> Result<Self, DbError> {
+        let target = Target::parse(config.url.expose())?;
+        target.prepare()?;
+        migrate(&target)?;
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(connection::Manager::new(target.clone()))?;
+        Ok(Self { target, pool })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.target.backend
+    }
+
+    /// A pooled connection for reads (and writes outside the ingest path).
+    pub fn get(&self) -> Result<PooledConnection<connection::Manager>, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// A new connection owned by the caller (the group-commit writer keeps one for life).
+    pub fn connect(&self) -> Result<DbConnection, DbError> {
+        self.target.connect()
+    }
+}
+
+/// Applies pending migrations of the target's backend and returns how many ran.
+pub fn migrate(target: &Target) -> Result<usize, DbError> {
+    target.prepare()?;
+    let conn = target.connect()?;
+    let applied = match conn {
+        DbConnection::Sqlite(mut conn) => conn
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| DbError::Migration(e.to_string()))?,
+        DbConnection::Pg(mut conn) => {
+            conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let result = conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| DbError::Migration(e.to_string()));
+            conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            result?
+        }
+    };
+    Ok(applied)
+}

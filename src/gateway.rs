@@ -1,0 +1,123 @@
+//! Assembling a running gateway from a configuration: storage, writer, verifiers, and the
+//! two listeners. `serve` and the tests start it the same way.
+
+use std::net::SocketAddr;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::web;
+
+use crate::config::Config;
+use crate::db::{self, Database, DbError};
+use crate::http::{self, BankDirectory, JwksError, Metrics, Shared, TokenVerifier, tls::TlsError};
+use crate::writer::{WriteContext, Writer};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// TLS material is unusable (names the file).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The JWKS is unusable (names the file).
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// Whether the cause is the configuration (exit 2) rather than the environment (exit 1).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Tls(_) | Self::Jwks(_))
+    }
+}
+
+/// A started gateway. Drive [`RunningGateway::run`] to serve; the addresses are the bound
+/// ones (useful when the configuration asked for port 0).
+pub struct RunningGateway {
+    /// Where banks connect (mutual TLS).
+    pub bank_addr: SocketAddr,
+    /// Where users, auditors and probes connect.
+    pub api_addr: SocketAddr,
+    bank_server: Server,
+    api_server: Server,
+}
+
+impl RunningGateway {
+    /// Handles that stop the listeners.
+    pub fn handles(&self) -> [ServerHandle; 2] {
+        [self.bank_server.handle(), self.api_server.handle()]
+    }
+
+    /// Serves until both listeners stop.
+    pub async fn run(self) -> std::io::Result<()> {
+        let (bank, api) = futures_util::future::join(self.bank_server, self.api_server).await;
+        bank.and(api)
+    }
+}
+
+/// Opens storage (applying migrations), starts the writer and binds both listeners.
+/// Must be called inside a Tokio runtime (actix's servers spawn onto it).
+pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
+    let bank_tls = http::tls::bank_server_config(&config.tls)?;
+    let api_tls = http::tls::api_server_config(&config.tls)?;
+    let tokens = TokenVerifier::load(&config.auth)?;
+    let database = Database::open(&config.database)?;
+    let content_hash_key = db::content_hash_key(&mut database.connect()?)?;
+    let writer = Writer::start(&database, WriteContext { content_hash_key })?;
+    let shared = Shared {
+        database: web::Data::new(database),
+        writer: web::Data::new(writer),
+        metrics: web::Data::new(Metrics::default()),
+        banks: web::Data::new(BankDirectory::new(&config.banks)),
+        tokens: web::Data::new(tokens),
+    };
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let bind =
+        |addr: SocketAddr| http::bind(addr).map_err(|source| StartError::Bind { addr, source });
+    let bank_listener = bind(config.server.bank_listen)?;
+    let api_listener = bind(config.server.api_listen)?;
+    let bank_addr = local_addr(&bank_listener, config.server.bank_listen)?;
+    let api_addr = local_addr(&api_listener, config.server.api_listen)?;
+    let bank_server =
+        http::bank_server(shared.clone(), bank_listener, bank_tls, workers).map_err(|source| {
+            StartError::Bind {
+                addr: bank_addr,
+                source,
+            }
+        })?;
+    let api_server =
+        http::api_server(shared, api_listener, api_tls, workers).map_err(|source| {
+            StartError::Bind {
+                addr: api_addr,
+                source,
+            }
+        })?;
+    Ok(RunningGateway {
+        bank_addr,
+        api_addr,
+        bank_server,
+        api_server,
+    })
+}
+
+fn local_addr(
+    listener: &std::net::TcpListener,
+    configured: SocketAddr,
+) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind {
+        addr: configured,
+        source,
+    })
+}

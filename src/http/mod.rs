@@ -1,0 +1,116 @@
+//! The two HTTPS listeners: the bank listener (mutual TLS) and the API listener (TLS).
+//!
+//! They are two actix servers with disjoint routes, so a route of one can never be reached
+//! through the other, and the bank listener never serves a request without a verified
+//! client certificate.
+
+mod auth;
+mod bank_identity;
+mod json_body;
+mod metrics;
+mod problem;
+mod service_routes;
+pub mod tls;
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+pub use auth::{Auditor, Authenticated, JwksError, Principal, TokenVerifier, User};
+pub use bank_identity::{AuthenticatedBank, BankDirectory};
+pub use json_body::{JsonBody, MAX_BODY_BYTES};
+pub use metrics::Metrics;
+pub use problem::ApiError;
+
+use crate::db::Database;
+use crate::writer::Writer;
+
+/// Everything handlers share, created once and cloned (cheaply) into each worker's app.
+#[derive(Clone)]
+pub struct Shared {
+    /// Read pool.
+    pub database: web::Data<Database>,
+    /// The group-commit writer.
+    pub writer: web::Data<Writer>,
+    /// Counters and histograms.
+    pub metrics: web::Data<Metrics>,
+    /// Registered banks by key pin.
+    pub banks: web::Data<BankDirectory>,
+    /// Bearer-token verifier.
+    pub tokens: web::Data<TokenVerifier>,
+}
+
+/// Starts the bank listener on `listener` with `tls`; requests get the caller's bank from
+/// its certificate.
+pub fn bank_server(
+    shared: Shared,
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.writer.clone())
+            .app_data(shared.metrics.clone())
+            .app_data(shared.banks.clone())
+            .wrap(from_fn(metrics::record_bank))
+            .service(
+                web::resource("/v1/transactions")
+                    .route(web::post().to(crate::ingest::post_transactions))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/v1/balances")
+                    .route(web::post().to(crate::ingest::post_balances))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .default_service(web::to(not_found))
+    })
+    .on_connect(bank_identity::capture_peer_pin)
+    .workers(workers)
+    .listen_rustls_0_23(listener, tls)?
+    .disable_signals()
+    .run();
+    Ok(server)
+}
+
+/// Starts the API listener: service endpoints, and the user and auditor routes.
+pub fn api_server(
+    shared: Shared,
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.database.clone())
+            .app_data(shared.writer.clone())
+            .app_data(shared.metrics.clone())
+            .app_data(shared.tokens.clone())
+            .wrap(from_fn(metrics::record_api))
+            .route("/healthz", web::get().to(service_routes::healthz))
+            .route("/readyz", web::get().to(service_routes::readyz))
+            .route("/metrics", web::get().to(service_routes::metrics))
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    .listen_rustls_0_23(listener, tls)?
+    .disable_signals()
+    .run();
+    Ok(server)
+}
+
+/// Binds a listener (port 0 picks a free port; the caller reads it back).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".to_string()))
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

@@ -1,0 +1,107 @@
+//! The two ingest handlers.
+
+use std::sync::atomic::Ordering;
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use super::idempotency::ItemStatus;
+use super::response::{BatchResponse, batch_error, conflict};
+use super::store::{StoreBalances, StoreOutcome, StoreTransactions};
+use crate::domain::{parse_balance_batch, parse_transaction_batch};
+use crate::http::{ApiError, AuthenticatedBank, JsonBody, Metrics};
+use crate::writer::Writer;
+
+#[derive(Serialize)]
+struct TransactionKey {
+    txn_id: String,
+}
+
+#[derive(Serialize)]
+struct BalanceKey {
+    account_ref: String,
+    as_of: String,
+}
+
+/// `POST /v1/transactions`.
+pub async fn post_transactions(
+    bank: AuthenticatedBank,
+    body: JsonBody,
+    writer: web::Data<Writer>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let items = parse_transaction_batch(&body.0).map_err(|e| {
+        metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
+        batch_error(e, "transactions")
+    })?;
+    let keys: Vec<TransactionKey> = items
+        .iter()
+        .map(|t| TransactionKey {
+            txn_id: t.txn_id.as_str().to_string(),
+        })
+        .collect();
+    let outcome = writer
+        .submit(StoreTransactions {
+            bank: bank.id,
+            items,
+        })
+        .await?;
+    let statuses = stored_or_conflict(outcome, &metrics, "transactions", "txn_id")?;
+    count(&metrics.transactions_ingested, &metrics, &statuses);
+    Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, &statuses)))
+}
+
+/// `POST /v1/balances`.
+pub async fn post_balances(
+    bank: AuthenticatedBank,
+    body: JsonBody,
+    writer: web::Data<Writer>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let items = parse_balance_batch(&body.0).map_err(|e| {
+        metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
+        batch_error(e, "balances")
+    })?;
+    let keys: Vec<BalanceKey> = items
+        .iter()
+        .map(|b| BalanceKey {
+            account_ref: b.account_ref.as_str().to_string(),
+            as_of: b.as_of.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        })
+        .collect();
+    let outcome = writer
+        .submit(StoreBalances {
+            bank: bank.id,
+            items,
+        })
+        .await?;
+    let statuses = stored_or_conflict(outcome, &metrics, "balances", "account_ref")?;
+    count(&metrics.balances_ingested, &metrics, &statuses);
+    Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, &statuses)))
+}
+
+fn stored_or_conflict(
+    outcome: StoreOutcome,
+    metrics: &Metrics,
+    member: &str,
+    key_member: &str,
+) -> Result<Vec<ItemStatus>, ApiError> {
+    match outcome {
+        StoreOutcome::Stored(statuses) => Ok(statuses),
+        StoreOutcome::Conflict(positions) => {
+            metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
+            Err(conflict(&positions, member, key_member))
+        }
+    }
+}
+
+fn count(ingested: &std::sync::atomic::AtomicU64, metrics: &Metrics, statuses: &[ItemStatus]) {
+    let accepted = statuses
+        .iter()
+        .filter(|s| **s == ItemStatus::Accepted)
+        .count() as u64;
+    ingested.fetch_add(accepted, Ordering::Relaxed);
+    metrics
+        .duplicates
+        .fetch_add(statuses.len() as u64 - accepted, Ordering::Relaxed);
+}

@@ -1,0 +1,191 @@
+//! The writer jobs of ingest: idempotency check and insert, inside the group commit.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+pub use super::idempotency::ItemStatus;
+use super::idempotency::{classify, content_hash};
+use crate::db::schema::{ingested_balances, ingested_transactions};
+use crate::db::{DbConnection, DbError};
+use crate::domain::{Balance, BankId, Transaction};
+use crate::writer::{WriteContext, WriteJob};
+
+/// Rows per INSERT statement (well under both backends' bind-parameter limits).
+const INSERT_CHUNK: usize = 500;
+
+/// What a batch came to.
+#[derive(Debug)]
+pub enum StoreOutcome {
+    /// Every item is accepted or a duplicate; the new ones are committed.
+    Stored(Vec<ItemStatus>),
+    /// These positions re-use a key with different content; nothing was written.
+    Conflict(Vec<usize>),
+}
+
+/// Stores a batch of transactions pushed by `bank`.
+pub struct StoreTransactions {
+    /// The authenticated bank (never taken from the body).
+    pub bank: BankId,
+    /// The parsed batch.
+    pub items: Vec<Transaction>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = ingested_transactions)]
+struct NewTransactionKey<'a> {
+    bank_id: &'a str,
+    txn_id: &'a str,
+    content_hash: &'a [u8],
+}
+
+impl WriteJob for StoreTransactions {
+    type Outcome = StoreOutcome;
+
+    fn size(&self) -> usize {
+        self.items.len()
+    }
+
+    fn apply(
+        &mut self,
+        conn: &mut DbConnection,
+        context: &WriteContext,
+    ) -> Result<StoreOutcome, DbError> {
+        let bank = self.bank.as_str();
+        let keyed: Vec<(String, Vec<u8>)> = self
+            .items
+            .iter()
+            .map(|t| {
+                (
+                    t.txn_id.as_str().to_string(),
+                    content_hash(&context.content_hash_key, &t.content_bytes()),
+                )
+            })
+            .collect();
+        let ids: Vec<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
+        let stored: HashMap<String, Vec<u8>> = ingested_transactions::table
+            .filter(ingested_transactions::bank_id.eq(bank))
+            .filter(ingested_transactions::txn_id.eq_any(&ids))
+            .select((
+                ingested_transactions::txn_id,
+                ingested_transactions::content_hash,
+            ))
+            .load::<(String, Vec<u8>)>(conn)?
+            .into_iter()
+            .collect();
+        let statuses = match classify(&keyed, &stored) {
+            Ok(statuses) => statuses,
+            Err(conflicts) => return Ok(StoreOutcome::Conflict(conflicts)),
+        };
+        let rows: Vec<NewTransactionKey<'_>> = keyed
+            .iter()
+            .zip(&statuses)
+            .filter(|(_, status)| **status == ItemStatus::Accepted)
+            .map(|((txn_id, hash), _)| NewTransactionKey {
+                bank_id: bank,
+                txn_id,
+                content_hash: hash,
+            })
+            .collect();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            crate::on_backend!(conn, |c| diesel::insert_into(ingested_transactions::table)
+                .values(chunk)
+                .execute(c))?;
+        }
+        Ok(StoreOutcome::Stored(statuses))
+    }
+}
+
+/// Stores a batch of balances pushed by `bank`.
+pub struct StoreBalances {
+    /// The authenticated bank.
+    pub bank: BankId,
+    /// The parsed batch.
+    pub items: Vec<Balance>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = ingested_balances)]
+struct NewBalanceKey<'a> {
+    bank_id: &'a str,
+    account_ref: &'a str,
+    as_of: &'a str,
+    content_hash: &'a [u8],
+}
+
+impl WriteJob for StoreBalances {
+    type Outcome = StoreOutcome;
+
+    fn size(&self) -> usize {
+        self.items.len()
+    }
+
+    fn apply(
+        &mut self,
+        conn: &mut DbConnection,
+        context: &WriteContext,
+    ) -> Result<StoreOutcome, DbError> {
+        let bank = self.bank.as_str();
+        let keys: Vec<(&str, String)> = self
+            .items
+            .iter()
+            .map(|b| (b.account_ref.as_str(), b.as_of_utc_key()))
+            .collect();
+        let keyed: Vec<(String, Vec<u8>)> = self
+            .items
+            .iter()
+            .zip(&keys)
+            .map(|(b, (account, as_of))| {
+                (
+                    composite_key(account, as_of),
+                    content_hash(&context.content_hash_key, &b.content_bytes()),
+                )
+            })
+            .collect();
+        let accounts: Vec<&str> = keys.iter().map(|(a, _)| *a).collect();
+        // Reads every stored balance of these accounts at these instants (a superset of the
+        // exact pairs; the map below keeps only exact keys that matter).
+        let instants: Vec<&str> = keys.iter().map(|(_, t)| t.as_str()).collect();
+        let stored: HashMap<String, Vec<u8>> = ingested_balances::table
+            .filter(ingested_balances::bank_id.eq(bank))
+            .filter(ingested_balances::account_ref.eq_any(&accounts))
+            .filter(ingested_balances::as_of.eq_any(&instants))
+            .select((
+                ingested_balances::account_ref,
+                ingested_balances::as_of,
+                ingested_balances::content_hash,
+            ))
+            .load::<(String, String, Vec<u8>)>(conn)?
+            .into_iter()
+            .map(|(account, as_of, hash)| (composite_key(&account, &as_of), hash))
+            .collect();
+        let statuses = match classify(&keyed, &stored) {
+            Ok(statuses) => statuses,
+            Err(conflicts) => return Ok(StoreOutcome::Conflict(conflicts)),
+        };
+        let rows: Vec<NewBalanceKey<'_>> = keys
+            .iter()
+            .zip(&keyed)
+            .zip(&statuses)
+            .filter(|(_, status)| **status == ItemStatus::Accepted)
+            .map(|(((account, as_of), (_, hash)), _)| NewBalanceKey {
+                bank_id: bank,
+                account_ref: account,
+                as_of,
+                content_hash: hash,
+            })
+            .collect();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            crate::on_backend!(conn, |c| diesel::insert_into(ingested_balances::table)
+                .values(chunk)
+                .execute(c))?;
+        }
+        Ok(StoreOutcome::Stored(statuses))
+    }
+}
+
+/// `account_ref` cannot contain a space (its alphabet is `[A-Za-z0-9._:-]`), so a space
+/// separates the two parts unambiguously.
+fn composite_key(account_ref: &str, as_of: &str) -> String {
+    format!("{account_ref} {as_of}")
+}

@@ -1,0 +1,5 @@
+//! The `consentgate` command.
+
+fn main() -> std::process::ExitCode {
+    consentgate::cli::main()
+}

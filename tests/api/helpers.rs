@@ -1,0 +1,417 @@
+//! Test harness: a real gateway on real TLS with certificates made for each test, a fresh
+//! database per test (a SQLite file, or a PostgreSQL database when
+//! `CONSENTGATE_TEST_DATABASE_URL` is set), and HTTP clients for banks and users.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use consentgate::config::Config;
+use consentgate::pki::{DevCa, Ed25519Key, IssuedCert};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{Value, json};
+
+pub const ISSUER: &str = "https://id.test.consentgate";
+pub const AUDIENCE: &str = "consentgate";
+
+static INIT: Once = Once::new();
+
+/// Everything a test talks to.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub bank_url: String,
+    pub api_url: String,
+    pub pki: TestPki,
+    pub jwt_key: Ed25519Key,
+    pub database: TestDatabase,
+    handles: Vec<actix_web::dev::ServerHandle>,
+}
+
+/// The certificates of one test.
+pub struct TestPki {
+    pub ca: DevCa,
+    pub server: IssuedCert,
+    pub bank_a: IssuedCert,
+    pub bank_b: IssuedCert,
+    /// Signed by the CA but registered to no bank.
+    pub unregistered: IssuedCert,
+    /// Registered (as `bank-revoked`) but listed in the CRL.
+    pub revoked: IssuedCert,
+    /// A registered-looking certificate from a CA the gateway does not trust.
+    pub foreign: IssuedCert,
+}
+
+impl TestPki {
+    pub fn generate() -> Self {
+        let ca = DevCa::generate("consentgate test CA").unwrap();
+        let server = ca.issue_server(&["localhost", "127.0.0.1"]).unwrap();
+        let bank_a = ca.issue_client("bank-a").unwrap();
+        let bank_b = ca.issue_client("bank-b").unwrap();
+        let unregistered = ca.issue_client("stranger").unwrap();
+        let revoked = ca.issue_client("bank-revoked").unwrap();
+        let other_ca = DevCa::generate("another CA").unwrap();
+        let foreign = other_ca.issue_client("bank-a").unwrap();
+        Self {
+            ca,
+            server,
+            bank_a,
+            bank_b,
+            unregistered,
+            revoked,
+            foreign,
+        }
+    }
+}
+
+/// Where a test's data lives.
+pub enum TestDatabase {
+    Sqlite(PathBuf),
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    pub fn create(dir: &Path) -> Self {
+        match std::env::var("CONSENTGATE_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("cg_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = PgConnection::establish(&admin_url).unwrap();
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .unwrap();
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+                let url = format!("{base}/{name}");
+                TestDatabase::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                }
+            }
+            _ => TestDatabase::Sqlite(dir.join("consentgate.db")),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDatabase::Sqlite(path) => format!("sqlite://{}", path.display()),
+            TestDatabase::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// A direct connection, for tests that look behind the gateway's back.
+    pub fn connect(&self) -> consentgate::db::DbConnection {
+        consentgate::db::Target::parse(&self.url())
+            .unwrap()
+            .connect()
+            .unwrap()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres {
+            admin_url, name, ..
+        } = self
+            && let Ok(mut conn) = PgConnection::establish(admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
+/// Options a test may change before the gateway starts.
+#[derive(Default)]
+pub struct Options {
+    /// Extra TOML appended to the configuration.
+    pub extra_toml: String,
+}
+
+/// Writes the test's PKI and configuration into `dir` and returns the config file's path.
+pub fn write_config(
+    dir: &Path,
+    pki: &TestPki,
+    jwt_key: &Ed25519Key,
+    database_url: &str,
+    extra: &str,
+) -> PathBuf {
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    write("ca.pem", &pki.ca.cert_pem());
+    write(
+        "server.pem",
+        &format!("{}{}", pki.server.cert_pem, pki.ca.cert_pem()),
+    );
+    write("server.key", &pki.server.key_pem);
+    write("crl.pem", &pki.ca.crl_pem(&[&pki.revoked]).unwrap());
+    for (name, cert) in [
+        ("bank-a", &pki.bank_a),
+        ("bank-b", &pki.bank_b),
+        ("unregistered", &pki.unregistered),
+        ("revoked", &pki.revoked),
+        ("foreign", &pki.foreign),
+    ] {
+        write(&format!("{name}.pem"), &cert.cert_pem);
+        write(&format!("{name}.key"), &cert.key_pem);
+    }
+    write("jwks.json", &jwt_key.jwks_json());
+    write("jwt.key", &jwt_key.to_pkcs8_pem().unwrap());
+    write("audit.key", &Ed25519Key::generate().to_pkcs8_pem().unwrap());
+    let config = format!(
+        r#"
+[server]
+bank_listen = "127.0.0.1:0"
+api_listen = "127.0.0.1:0"
+workers = 1
+
+[tls]
+cert = "server.pem"
+key = "server.key"
+client_ca = "ca.pem"
+client_crl = ["crl.pem"]
+
+[database]
+url = "{database_url}"
+pool_size = 3
+
+[auth]
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+jwks_file = "jwks.json"
+signing_key = "jwt.key"
+
+[audit]
+signing_key = "audit.key"
+origin = "consentgate/test"
+
+[[banks]]
+id = "bank-a"
+name = "Bank A"
+spki_sha256 = ["{a}"]
+
+[[banks]]
+id = "bank-b"
+name = "Bank B"
+spki_sha256 = ["{b}"]
+
+[[banks]]
+id = "bank-revoked"
+name = "Revoked Bank"
+spki_sha256 = ["{r}"]
+
+[[recipients]]
+id = "messenger"
+name = "Messenger"
+webhook_url = "http://127.0.0.1:9/unused"
+signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+{extra}
+"#,
+        a = pki.bank_a.spki_sha256,
+        b = pki.bank_b.spki_sha256,
+        r = pki.revoked.spki_sha256,
+    );
+    let path = dir.join("consentgate.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// Starts a gateway in this process with a fresh PKI and database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    INIT.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate();
+    let jwt_key = Ed25519Key::generate();
+    let database = TestDatabase::create(dir.path());
+    let config_path = write_config(
+        dir.path(),
+        &pki,
+        &jwt_key,
+        &database.url(),
+        &options.extra_toml,
+    );
+    let config = Config::load(&config_path).unwrap();
+    let gateway = consentgate::gateway::start(&config).unwrap();
+    let bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
+    let api_url = format!("https://127.0.0.1:{}", gateway.api_addr.port());
+    let handles = gateway.handles().to_vec();
+    tokio::spawn(gateway.run());
+    TestApp {
+        dir,
+        config_path,
+        bank_url,
+        api_url,
+        pki,
+        jwt_key,
+        database,
+        handles,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            // Stopping is asynchronous; dropping the future still signals the server.
+            drop(handle.stop(false));
+        }
+    }
+}
+
+impl TestApp {
+    /// A client presenting `cert` on the bank listener.
+    pub fn bank_client(&self, cert: &IssuedCert) -> reqwest::Client {
+        client(Some(cert), &self.pki.ca.cert_pem())
+    }
+
+    /// A client without a client certificate.
+    pub fn anonymous_client(&self) -> reqwest::Client {
+        client(None, &self.pki.ca.cert_pem())
+    }
+
+    pub async fn push_transactions(&self, cert: &IssuedCert, body: &Value) -> reqwest::Response {
+        self.bank_client(cert)
+            .post(format!("{}/v1/transactions", self.bank_url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn push_balances(&self, cert: &IssuedCert, body: &Value) -> reqwest::Response {
+        self.bank_client(cert)
+            .post(format!("{}/v1/balances", self.bank_url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A token signed with the test's JWT key.
+    pub fn token(&self, sub: &str, scope: &str) -> String {
+        self.token_with(json!({"sub": sub, "scope": scope}))
+    }
+
+    /// A token with default `iss`, `aud`, `exp` merged with `claims` (`null` removes one).
+    pub fn token_with(&self, claims: Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut all = json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "iat": now});
+        for (k, v) in claims.as_object().unwrap() {
+            if v.is_null() {
+                all.as_object_mut().unwrap().remove(k);
+            } else {
+                all[k] = v.clone();
+            }
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.jwt_key.kid());
+        let key =
+            jsonwebtoken::EncodingKey::from_ed_pem(self.jwt_key.to_pkcs8_pem().unwrap().as_bytes())
+                .unwrap();
+        jsonwebtoken::encode(&header, &all, &key).unwrap()
+    }
+
+    pub fn api_client(&self) -> reqwest::Client {
+        client(None, &self.pki.ca.cert_pem())
+    }
+}
+
+fn client(identity: Option<&IssuedCert>, ca_pem: &str) -> reqwest::Client {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let tls = match identity {
+        Some(cert) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A valid transaction with `txn_id` for `user_id`.
+pub fn transaction(txn_id: &str, user_id: &str) -> Value {
+    json!({
+        "txn_id": txn_id,
+        "user_id": user_id,
+        "amount_minor": 1299,
+        "currency": "USD",
+        "merchant_name": "Blue Bottle Coffee",
+        "merchant_category_code": "5814",
+        "merchant_city": "Oakland",
+        "merchant_country": "US",
+        "card_last4": "4242",
+        "channel": "in_store",
+        "status": "authorized",
+        "occurred_at": "2026-11-24T10:00:00Z"
+    })
+}
+
+/// A valid balance of `account_ref` for `user_id`.
+pub fn balance(account_ref: &str, user_id: &str) -> Value {
+    json!({
+        "account_ref": account_ref,
+        "user_id": user_id,
+        "available_minor": 250000,
+        "ledger_minor": 260000,
+        "currency": "USD",
+        "as_of": "2026-11-24T10:00:00Z"
+    })
+}
+
+/// Asserts an RFC 9457 problem response and returns its body.
+pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert_eq!(body["code"], code, "code in {body}");
+    assert_eq!(
+        body["type"],
+        format!("https://consentgate.dev/errors/{code}")
+    );
+    body
+}
+
+/// The pointers of a problem's `errors`, sorted.
+pub fn pointers(problem: &Value) -> Vec<String> {
+    let mut pointers: Vec<String> = problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["pointer"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    pointers.sort();
+    pointers
+}

@@ -1,0 +1,17 @@
+//! Black-box tests of the gateway over real TLS, on a fresh database each.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step must fail the test loudly"
+)]
+#![allow(
+    dead_code,
+    reason = "the harness serves many test modules; each uses a different part"
+)]
+
+mod cli;
+mod helpers;
+mod ingest;
+mod service;
+mod tls;

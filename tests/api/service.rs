@@ -1,0 +1,70 @@
+//! Service endpoints on the API listener.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{problem, spawn_app, transaction};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_200_when_the_database_answers() {
+    let app = spawn_app().await;
+    let client = app.api_client();
+    let health = client
+        .get(format!("{}/healthz", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let ready = client
+        .get(format!("{}/readyz", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_and_records_ingested() {
+    let app = spawn_app().await;
+    let batch = json!({"transactions": [transaction("t-1", "u-1"), transaction("t-2", "u-1")]});
+    app.push_transactions(&app.pki.bank_a, &batch).await;
+    app.push_transactions(&app.pki.bank_a, &batch).await;
+    let text = app
+        .api_client()
+        .get(format!("{}/metrics", app.api_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"consentgate_http_requests_total{listener="bank",route="/v1/transactions",method="POST",status="202"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"consentgate_records_ingested_total{kind="transaction"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("consentgate_records_duplicate_total 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("consentgate_http_request_duration_seconds_bucket{listener=\"bank\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .api_client()
+        .get(format!("{}/v1/nothing-here", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 404, "not_found").await;
+}

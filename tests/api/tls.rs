@@ -1,0 +1,206 @@
+//! The bank listener's mutual TLS: who gets in, and who each request is attributed to.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use consentgate::pki::IssuedCert;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{Value, json};
+
+use crate::helpers::{problem, spawn_app, transaction};
+
+#[tokio::test]
+async fn a_client_without_a_certificate_fails_the_handshake() {
+    let app = spawn_app().await;
+    let result = app
+        .anonymous_client()
+        .post(format!("{}/v1/transactions", app.bank_url))
+        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "got an HTTP answer without a client certificate: {result:?}"
+    );
+    // The same request with a registered certificate goes through, so the refusal above
+    // is the missing certificate, not a broken listener.
+    let ok = app
+        .push_transactions(
+            &app.pki.bank_a,
+            &json!({"transactions": [transaction("t-1", "u-1")]}),
+        )
+        .await;
+    assert_eq!(ok.status().as_u16(), 202);
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_fails_the_handshake() {
+    let app = spawn_app().await;
+    let result = app
+        .bank_client(&app.pki.foreign)
+        .post(format!("{}/v1/transactions", app.bank_url))
+        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "a foreign CA's certificate got an HTTP answer: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_revoked_by_the_crl_fails_the_handshake() {
+    let app = spawn_app().await;
+    let result = app
+        .bank_client(&app.pki.revoked)
+        .post(format!("{}/v1/transactions", app.bank_url))
+        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "a revoked certificate got an HTTP answer: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_ca_signed_certificate_registered_to_no_bank_is_403_unknown_bank() {
+    let app = spawn_app().await;
+    let response = app
+        .push_transactions(
+            &app.pki.unregistered,
+            &json!({"transactions": [transaction("t-1", "u-1")]}),
+        )
+        .await;
+    problem(response, 403, "unknown_bank").await;
+}
+
+#[tokio::test]
+async fn bank_routes_are_not_served_on_the_api_listener() {
+    let app = spawn_app().await;
+    let response = app
+        .api_client()
+        .post(format!("{}/v1/transactions", app.api_url))
+        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn each_request_on_a_keep_alive_connection_is_attributed_to_that_connections_bank() {
+    let app = spawn_app().await;
+    let ca = app.pki.ca.cert_pem();
+    let addr = app.bank_url.trim_start_matches("https://").to_string();
+    let (a, b) = (app.pki.bank_a.clone(), app.pki.bank_b.clone());
+    let statuses = tokio::task::spawn_blocking(move || {
+        let mut conn_a = RawConnection::open(&addr, &ca, &a);
+        let mut conn_b = RawConnection::open(&addr, &ca, &b);
+        let mut b_txn = transaction("t-1", "u-2");
+        b_txn["amount_minor"] = json!(1);
+        let a_batch = json!({"transactions": [transaction("t-1", "u-1")]});
+        let b_batch = json!({"transactions": [b_txn]});
+        // If a request were attributed to the other connection's bank, the second round
+        // would meet the other bank's t-1 with different content: a 409, not a duplicate.
+        vec![
+            conn_a.post("/v1/transactions", &a_batch),
+            conn_b.post("/v1/transactions", &b_batch),
+            conn_a.post("/v1/transactions", &a_batch),
+            conn_b.post("/v1/transactions", &b_batch),
+            conn_a.post("/v1/transactions", &a_batch),
+        ]
+    })
+    .await
+    .unwrap();
+    let summary: Vec<(u16, String)> = statuses
+        .into_iter()
+        .map(|(status, body)| {
+            (
+                status,
+                body["results"][0]["status"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (202, "accepted".to_string()),
+            (202, "accepted".to_string()),
+            (202, "duplicate".to_string()),
+            (202, "duplicate".to_string()),
+            (202, "duplicate".to_string()),
+        ]
+    );
+}
+
+/// One TLS connection on which requests are written one after another (HTTP/1.1
+/// keep-alive), so the test knows for certain they share the connection.
+struct RawConnection {
+    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    host: String,
+}
+
+impl RawConnection {
+    fn open(addr: &str, ca_pem: &str, cert: &IssuedCert) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let server_name = ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), server_name).unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        Self {
+            stream: rustls::StreamOwned::new(conn, tcp),
+            host: addr.to_string(),
+        }
+    }
+
+    fn post(&mut self, path: &str, body: &Value) -> (u16, Value) {
+        let body = body.to_string();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.stream.write_all(request.as_bytes()).unwrap();
+        self.stream.flush().unwrap();
+        let mut reader = BufReader::new(&mut self.stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).unwrap();
+        let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+}
