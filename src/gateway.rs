@@ -6,9 +6,16 @@ use std::net::SocketAddr;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 
+use std::sync::Arc;
+
+use crate::audit::{
+    AuditRecord, CheckpointSigner, Kind, RecordAudit, SignDueCheckpoint, SignerError,
+};
 use crate::config::Config;
 use crate::db::{self, Database, DbError};
+use crate::directory::Directory;
 use crate::http::{self, BankDirectory, JwksError, Metrics, Shared, TokenVerifier, tls::TlsError};
+use crate::policy::{PolicyEngine, PolicyError};
 use crate::writer::{WriteContext, Writer};
 
 /// Why the gateway could not start.
@@ -23,6 +30,12 @@ pub enum StartError {
     /// The JWKS is unusable (names the file).
     #[error(transparent)]
     Jwks(#[from] JwksError),
+    /// The policy set does not load or validate.
+    #[error("the policy set is invalid: {0}")]
+    Policy(#[from] PolicyError),
+    /// The audit signing key is unusable.
+    #[error(transparent)]
+    AuditKey(#[from] SignerError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -36,7 +49,10 @@ pub enum StartError {
 impl StartError {
     /// Whether the cause is the configuration (exit 2) rather than the environment (exit 1).
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::Tls(_) | Self::Jwks(_))
+        matches!(
+            self,
+            Self::Tls(_) | Self::Jwks(_) | Self::Policy(_) | Self::AuditKey(_)
+        )
     }
 }
 
@@ -70,15 +86,29 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let bank_tls = http::tls::bank_server_config(&config.tls)?;
     let api_tls = http::tls::api_server_config(&config.tls)?;
     let tokens = TokenVerifier::load(&config.auth)?;
+    let policy = Arc::new(PolicyEngine::load(config.policies.dir.as_deref())?);
+    tracing::info!(version = policy.version(), "policy set loaded");
+    let signer = Arc::new(CheckpointSigner::load(&config.audit)?);
     let database = Database::open(&config.database)?;
     let content_hash_key = db::content_hash_key(&mut database.connect()?)?;
-    let writer = Writer::start(&database, WriteContext { content_hash_key })?;
+    let writer = Writer::start(
+        &database,
+        WriteContext {
+            content_hash_key,
+            policy: Arc::clone(&policy),
+            signer,
+        },
+    )?;
+    record_policy_load(&writer, &policy);
+    spawn_checkpoint_timer(writer.clone());
     let shared = Shared {
         database: web::Data::new(database),
         writer: web::Data::new(writer),
         metrics: web::Data::new(Metrics::default()),
         banks: web::Data::new(BankDirectory::new(&config.banks)),
         tokens: web::Data::new(tokens),
+        policy: web::Data::from(policy),
+        directory: web::Data::new(Directory::new(config)),
     };
     let workers = config
         .server
@@ -120,4 +150,32 @@ fn local_addr(
         addr: configured,
         source,
     })
+}
+
+/// Records which policy set this node decides with (`policy.loaded`).
+fn record_policy_load(writer: &Writer, policy: &PolicyEngine) {
+    let record = AuditRecord::new(Kind::PolicyLoaded, "gateway")
+        .policy_version(policy.version())
+        .detail(serde_json::json!({"summary": policy.summary()}));
+    let writer = writer.clone();
+    tokio::spawn(async move {
+        if let Err(err) = writer.submit(RecordAudit(vec![record])).await {
+            tracing::error!(error = %err, "cannot record the policy load");
+        }
+    });
+}
+
+/// Asks the writer every few seconds to sign a checkpoint if records have waited 60 s.
+fn spawn_checkpoint_timer(writer: Writer) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            ticks.tick().await;
+            match writer.submit(SignDueCheckpoint).await {
+                Ok(_) => {}
+                Err(crate::writer::WriteError::Stopped) => break,
+                Err(err) => tracing::warn!(error = %err, "periodic checkpoint failed"),
+            }
+        }
+    });
 }

@@ -3,6 +3,7 @@
 
 mod dev_pki;
 mod migrate;
+mod policy;
 mod serve;
 mod token;
 
@@ -39,6 +40,11 @@ enum Command {
     DevPki(dev_pki::Args),
     /// Mint a development JWT with the configured `auth.signing_key`.
     Token(token::Args),
+    /// Work with policy sets.
+    Policy {
+        #[command(subcommand)]
+        command: policy::Command,
+    },
 }
 
 /// A command's failure and the exit code it maps to.
@@ -58,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Migrate(args) => migrate::run(args),
         Command::DevPki(args) => dev_pki::run(args),
         Command::Token(args) => token::run(args),
+        Command::Policy { command } => policy::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Deserializer};
 
-/// A secret string (webhook secret, database URL with a password). `Debug` and `Display`
-/// print a placeholder; the value is only reachable through [`Secret::expose`].
+/// A secret string (webhook secret, database URL with a password). `Debug` prints a
+/// placeholder and there is no `Display`; the value is only reachable through [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

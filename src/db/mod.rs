@@ -73,6 +73,12 @@ pub enum DbError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// A value stored by the gateway itself is malformed.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The writer thread could not be started.
+    #[error("cannot start the writer thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Where the database is, parsed from the configured URL.
@@ -143,7 +149,33 @@ impl Target {
                 source,
             })?;
         }
+        if self.backend == Backend::Sqlite {
+            create_private_file(std::path::Path::new(&self.location))?;
+        }
         Ok(())
+    }
+}
+
+/// Creates the SQLite file readable by its owner only (SQLite gives the `-wal` and `-shm`
+/// files the same mode): it holds the content-hash key and undelivered payloads.
+fn create_private_file(path: &std::path::Path) -> Result<(), DbError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(DbError::Folder {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 

@@ -36,8 +36,151 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Users' consents; revocation sets `revoked_at` and bumps `version`.
+    consents (id) {
+        /// UUIDv7.
+        id -> Text,
+        /// Owner: the token `sub` that granted it.
+        user_id -> Text,
+        /// Who may receive data.
+        recipient_id -> Text,
+        /// Whose data (the pushing bank).
+        bank_id -> Text,
+        /// JSON array of purpose names.
+        purposes -> Text,
+        /// JSON array of catalog field names.
+        fields -> Text,
+        /// Unix microseconds.
+        granted_at -> BigInt,
+        /// Unix microseconds.
+        expires_at -> BigInt,
+        /// Unix microseconds, once revoked.
+        revoked_at -> Nullable<BigInt>,
+        /// Who revoked it.
+        revoked_by -> Nullable<Text>,
+        /// Bumped on every change; keys the decision cache.
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Append-only history of consents.
+    consent_history (consent_id, event) {
+        /// The consent.
+        consent_id -> Text,
+        /// `granted` or `revoked`.
+        event -> Text,
+        /// `user:<sub>`.
+        actor -> Text,
+        /// Unix microseconds.
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Release events awaiting delivery (transactional outbox).
+    outbox_events (event_id) {
+        /// UUIDv7; the webhook id.
+        event_id -> Text,
+        /// Recipient id.
+        recipient_id -> Text,
+        /// `transaction.released`, `balance.released` or `consent.revoked`.
+        event_type -> Text,
+        /// The consent it was released under.
+        consent_id -> Text,
+        /// The user the data is about.
+        user_id -> Text,
+        /// The bank the data came from.
+        bank_id -> Text,
+        /// The purpose (none for `consent.revoked`).
+        purpose -> Nullable<Text>,
+        /// Unix microseconds.
+        created_at -> BigInt,
+        /// JSON object of the released members.
+        data -> Text,
+        /// `pending`, `delivered`, `cancelled` or `dead_lettered`.
+        status -> Text,
+        /// Delivery attempts made.
+        attempts -> Integer,
+        /// Unix microseconds of the next attempt.
+        next_attempt_at -> BigInt,
+        /// Index of the release record in the audit log.
+        audit_index -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// The audit log, one insert-only row per record.
+    audit_records (idx) {
+        /// Dense 0-based leaf index.
+        idx -> BigInt,
+        /// Unix microseconds.
+        ts -> BigInt,
+        /// Record kind.
+        kind -> Text,
+        /// User the record is about, for the access log.
+        user_id -> Nullable<Text>,
+        /// Recipient, for filtering.
+        recipient -> Nullable<Text>,
+        /// Purpose, for filtering.
+        purpose -> Nullable<Text>,
+        /// Bank, for filtering.
+        bank -> Nullable<Text>,
+        /// RFC 8785 canonical JSON: the leaf input.
+        record -> Text,
+    }
+}
+
+diesel::table! {
+    /// Merkle hash tiles: up to 256 hashes of tree level `8 * level`.
+    audit_tiles (level, idx) {
+        /// Tile level.
+        level -> Integer,
+        /// Tile index within its level.
+        idx -> BigInt,
+        /// Concatenated 32-byte hashes.
+        hashes -> Binary,
+    }
+}
+
+diesel::table! {
+    /// The one tree-head row (its lock assigns indexes).
+    audit_tree_head (id) {
+        /// Always 1.
+        id -> Integer,
+        /// Leaves in the tree.
+        size -> BigInt,
+        /// Root hash of the tree.
+        root -> Binary,
+        /// Roots of the complete subtrees of `size`, largest first.
+        peaks -> Binary,
+    }
+}
+
+diesel::table! {
+    /// Signed checkpoints.
+    audit_checkpoints (size) {
+        /// Tree size signed.
+        size -> BigInt,
+        /// Root hash signed.
+        root -> Binary,
+        /// The C2SP signed note.
+        note -> Text,
+        /// Unix microseconds.
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     gateway_settings,
     ingested_transactions,
-    ingested_balances
+    ingested_balances,
+    consents,
+    consent_history,
+    outbox_events,
+    audit_records,
+    audit_tiles,
+    audit_tree_head,
+    audit_checkpoints,
 );

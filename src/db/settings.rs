@@ -29,5 +29,5 @@ pub fn content_hash_key(conn: &mut DbConnection) -> Result<[u8; 32], DbError> {
         .first(conn)?;
     stored
         .try_into()
-        .map_err(|_| DbError::Migration("the stored content hash key is not 32 bytes".to_string()))
+        .map_err(|_| DbError::Corrupt("the stored content hash key is not 32 bytes".to_string()))
 }

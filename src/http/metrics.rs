@@ -177,7 +177,11 @@ async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().to_string();
+    // Only standard methods become label values: a made-up method must not grow the series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m.to_string(),
+        _ => "other".to_string(),
+    };
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
         // The matched pattern (`/v1/consents/{id}`), never the raw path: ids would make the

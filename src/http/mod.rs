@@ -24,6 +24,7 @@ pub use json_body::{JsonBody, MAX_BODY_BYTES};
 pub use metrics::Metrics;
 pub use problem::ApiError;
 
+use crate::consent;
 use crate::db::Database;
 use crate::writer::Writer;
 
@@ -40,6 +41,10 @@ pub struct Shared {
     pub banks: web::Data<BankDirectory>,
     /// Bearer-token verifier.
     pub tokens: web::Data<TokenVerifier>,
+    /// The loaded policy set (catalog, Cedar policies, decision cache).
+    pub policy: web::Data<crate::policy::PolicyEngine>,
+    /// Configured banks and recipients.
+    pub directory: web::Data<crate::directory::Directory>,
 }
 
 /// Starts the bank listener on `listener` with `tls`; requests get the caller's bank from
@@ -59,12 +64,12 @@ pub fn bank_server(
             .service(
                 web::resource("/v1/transactions")
                     .route(web::post().to(crate::ingest::post_transactions))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("POST")),
             )
             .service(
                 web::resource("/v1/balances")
                     .route(web::post().to(crate::ingest::post_balances))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("POST")),
             )
             .default_service(web::to(not_found))
     })
@@ -89,10 +94,33 @@ pub fn api_server(
             .app_data(shared.writer.clone())
             .app_data(shared.metrics.clone())
             .app_data(shared.tokens.clone())
+            .app_data(shared.policy.clone())
+            .app_data(shared.directory.clone())
             .wrap(from_fn(metrics::record_api))
-            .route("/healthz", web::get().to(service_routes::healthz))
-            .route("/readyz", web::get().to(service_routes::readyz))
-            .route("/metrics", web::get().to(service_routes::metrics))
+            .service(get_only("/healthz", web::get().to(service_routes::healthz)))
+            .service(get_only("/readyz", web::get().to(service_routes::readyz)))
+            .service(get_only("/metrics", web::get().to(service_routes::metrics)))
+            .service(get_only(
+                "/v1/catalog",
+                web::get().to(service_routes::catalog),
+            ))
+            .service(
+                web::resource("/v1/consents")
+                    .route(web::post().to(consent::grant))
+                    .route(web::get().to(consent::list))
+                    .default_service(only("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/consents/preview")
+                    .route(web::post().to(consent::preview))
+                    .default_service(only("POST")),
+            )
+            .service(
+                web::resource("/v1/consents/{id}")
+                    .route(web::get().to(consent::get))
+                    .route(web::delete().to(consent::revoke))
+                    .default_service(only("GET, DELETE")),
+            )
             .default_service(web::to(not_found))
     })
     .workers(workers)
@@ -111,6 +139,16 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".to_string()))
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// The 405 answer of a resource that takes only `allow`.
+fn only(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    })
+}
+
+/// A resource answering GET with `route` and 405 otherwise.
+fn get_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(only("GET"))
 }

@@ -31,9 +31,12 @@ pub enum ApiError {
     /// 404 (also for another user's resources: never confirm they exist).
     #[error("{0}")]
     NotFound(String),
-    /// 405 for a known path with another method.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// 405 for a known path with another method; `allow` lists the methods it takes.
+    #[error("this route only takes {allow}")]
+    MethodNotAllowed {
+        /// Value of the `Allow` header.
+        allow: &'static str,
+    },
     /// 409: a key was re-sent with different content.
     #[error("{detail}")]
     Conflict {
@@ -78,7 +81,7 @@ impl ApiError {
             Self::Unauthenticated => "invalid_token",
             Self::Forbidden { code, .. } | Self::Unprocessable { code, .. } => code,
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NotReady => "not_ready",
@@ -92,7 +95,7 @@ impl ApiError {
             Self::Unauthenticated => "Authentication required",
             Self::Forbidden { .. } => "Forbidden",
             Self::NotFound(_) => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::Conflict { .. } => "Conflict",
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::Unprocessable { .. } => "Validation failed",
@@ -143,7 +146,7 @@ impl ResponseError for ApiError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -190,6 +193,9 @@ impl ResponseError for ApiError {
             Self::NotReady => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
             _ => {}
         }
         // Serializing this struct cannot fail; fall back to an empty body rather than panic.
@@ -200,7 +206,9 @@ impl ResponseError for ApiError {
 impl From<crate::writer::WriteError> for ApiError {
     fn from(err: crate::writer::WriteError) -> Self {
         match err {
-            crate::writer::WriteError::Stopped => Self::NotReady,
+            crate::writer::WriteError::Stopped | crate::writer::WriteError::Unavailable => {
+                Self::NotReady
+            }
             crate::writer::WriteError::Failed(cause) => Self::internal(cause),
         }
     }

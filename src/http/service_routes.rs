@@ -19,7 +19,7 @@ pub async fn readyz(
     database: web::Data<Database>,
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
-    if !writer.is_running() {
+    if !writer.is_ready() {
         return Err(ApiError::NotReady);
     }
     let answered = web::block(move || -> Result<(), crate::db::DbError> {
@@ -46,4 +46,9 @@ pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         ))
         .body(metrics.render())
+}
+
+/// `GET /v1/catalog`: the field catalog and purpose taxonomy of the loaded policy set.
+pub async fn catalog(policy: web::Data<crate::policy::PolicyEngine>) -> HttpResponse {
+    HttpResponse::Ok().json(policy.catalog().to_json())
 }

@@ -5,9 +5,11 @@
 //! `duplicate`, or a conflict for the whole batch, inside the writer's transaction.
 
 mod idempotency;
+mod release;
 mod response;
 mod routes;
 mod store;
 
+pub use release::{Releasable, Release};
 pub use routes::{post_balances, post_transactions};
 pub use store::{ItemStatus, StoreBalances, StoreOutcome, StoreTransactions};

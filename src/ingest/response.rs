@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::idempotency::ItemStatus;
+use super::release::Release;
 use crate::domain::{BatchError, FieldError, MAX_BATCH_ITEMS};
 use crate::http::ApiError;
 
@@ -20,32 +21,36 @@ pub struct ItemResult<K: Serialize> {
     #[serde(flatten)]
     key: K,
     status: &'static str,
-    /// Release events created for the item (none yet: consents arrive with the policy engine).
-    releases: Vec<serde_json::Value>,
+    /// Release events created for the item.
+    releases: Vec<Release>,
 }
 
 impl<K: Serialize> BatchResponse<K> {
-    /// Pairs each item's key with its status.
-    pub fn new(keys: impl IntoIterator<Item = K>, statuses: &[ItemStatus]) -> Self {
+    /// Pairs each item's key with its status and releases.
+    pub fn new(
+        keys: impl IntoIterator<Item = K>,
+        outcomes: Vec<(ItemStatus, Vec<Release>)>,
+    ) -> Self {
+        let accepted = outcomes
+            .iter()
+            .filter(|(s, _)| *s == ItemStatus::Accepted)
+            .count();
+        let duplicates = outcomes.len() - accepted;
         let results: Vec<ItemResult<K>> = keys
             .into_iter()
-            .zip(statuses)
-            .map(|(key, status)| ItemResult {
+            .zip(outcomes)
+            .map(|(key, (status, releases))| ItemResult {
                 key,
                 status: match status {
                     ItemStatus::Accepted => "accepted",
                     ItemStatus::Duplicate => "duplicate",
                 },
-                releases: Vec::new(),
+                releases,
             })
             .collect();
-        let accepted = statuses
-            .iter()
-            .filter(|s| **s == ItemStatus::Accepted)
-            .count();
         Self {
             accepted,
-            duplicates: statuses.len() - accepted,
+            duplicates,
             results,
         }
     }

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::idempotency::ItemStatus;
+use super::release::Release;
 use super::response::{BatchResponse, batch_error, conflict};
 use super::store::{StoreBalances, StoreOutcome, StoreTransactions};
 use crate::domain::{parse_balance_batch, parse_transaction_batch};
@@ -48,7 +49,7 @@ pub async fn post_transactions(
         .await?;
     let statuses = stored_or_conflict(outcome, &metrics, "transactions", "txn_id")?;
     count(&metrics.transactions_ingested, &metrics, &statuses);
-    Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, &statuses)))
+    Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, statuses)))
 }
 
 /// `POST /v1/balances`.
@@ -77,7 +78,7 @@ pub async fn post_balances(
         .await?;
     let statuses = stored_or_conflict(outcome, &metrics, "balances", "account_ref")?;
     count(&metrics.balances_ingested, &metrics, &statuses);
-    Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, &statuses)))
+    Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, statuses)))
 }
 
 fn stored_or_conflict(
@@ -85,7 +86,7 @@ fn stored_or_conflict(
     metrics: &Metrics,
     member: &str,
     key_member: &str,
-) -> Result<Vec<ItemStatus>, ApiError> {
+) -> Result<Vec<(ItemStatus, Vec<Release>)>, ApiError> {
     match outcome {
         StoreOutcome::Stored(statuses) => Ok(statuses),
         StoreOutcome::Conflict(positions) => {
@@ -95,10 +96,14 @@ fn stored_or_conflict(
     }
 }
 
-fn count(ingested: &std::sync::atomic::AtomicU64, metrics: &Metrics, statuses: &[ItemStatus]) {
+fn count(
+    ingested: &std::sync::atomic::AtomicU64,
+    metrics: &Metrics,
+    statuses: &[(ItemStatus, Vec<Release>)],
+) {
     let accepted = statuses
         .iter()
-        .filter(|s| **s == ItemStatus::Accepted)
+        .filter(|(s, _)| *s == ItemStatus::Accepted)
         .count() as u64;
     ingested.fetch_add(accepted, Ordering::Relaxed);
     metrics

@@ -6,10 +6,12 @@ use diesel::prelude::*;
 
 pub use super::idempotency::ItemStatus;
 use super::idempotency::{classify, content_hash};
+use super::release::{Release, decide_and_queue};
+use crate::audit::{AuditRecord, Kind};
+use crate::db::DbError;
 use crate::db::schema::{ingested_balances, ingested_transactions};
-use crate::db::{DbConnection, DbError};
 use crate::domain::{Balance, BankId, Transaction};
-use crate::writer::{WriteContext, WriteJob};
+use crate::writer::{Tx, WriteJob};
 
 /// Rows per INSERT statement (well under both backends' bind-parameter limits).
 const INSERT_CHUNK: usize = 500;
@@ -17,8 +19,8 @@ const INSERT_CHUNK: usize = 500;
 /// What a batch came to.
 #[derive(Debug)]
 pub enum StoreOutcome {
-    /// Every item is accepted or a duplicate; the new ones are committed.
-    Stored(Vec<ItemStatus>),
+    /// Every item is accepted or a duplicate; the new ones and their releases are committed.
+    Stored(Vec<(ItemStatus, Vec<Release>)>),
     /// These positions re-use a key with different content; nothing was written.
     Conflict(Vec<usize>),
 }
@@ -46,11 +48,8 @@ impl WriteJob for StoreTransactions {
         self.items.len()
     }
 
-    fn apply(
-        &mut self,
-        conn: &mut DbConnection,
-        context: &WriteContext,
-    ) -> Result<StoreOutcome, DbError> {
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<StoreOutcome, DbError> {
+        let context = tx.context;
         let bank = self.bank.as_str();
         let keyed: Vec<(String, Vec<u8>)> = self
             .items
@@ -70,7 +69,7 @@ impl WriteJob for StoreTransactions {
                 ingested_transactions::txn_id,
                 ingested_transactions::content_hash,
             ))
-            .load::<(String, Vec<u8>)>(conn)?
+            .load::<(String, Vec<u8>)>(tx.conn())?
             .into_iter()
             .collect();
         let statuses = match classify(&keyed, &stored) {
@@ -87,12 +86,16 @@ impl WriteJob for StoreTransactions {
                 content_hash: hash,
             })
             .collect();
+        let conn = tx.conn();
         for chunk in rows.chunks(INSERT_CHUNK) {
             crate::on_backend!(conn, |c| diesel::insert_into(ingested_transactions::table)
                 .values(chunk)
                 .execute(c))?;
         }
-        Ok(StoreOutcome::Stored(statuses))
+        let accepted: Vec<&Transaction> = accepted_items(&self.items, &statuses);
+        tx.audit(ingest_record(bank, "transaction", &statuses))?;
+        let releases = decide_and_queue(tx, bank, &accepted)?;
+        Ok(StoreOutcome::Stored(pair(statuses, releases)))
     }
 }
 
@@ -120,11 +123,8 @@ impl WriteJob for StoreBalances {
         self.items.len()
     }
 
-    fn apply(
-        &mut self,
-        conn: &mut DbConnection,
-        context: &WriteContext,
-    ) -> Result<StoreOutcome, DbError> {
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<StoreOutcome, DbError> {
+        let context = tx.context;
         let bank = self.bank.as_str();
         let keys: Vec<(&str, String)> = self
             .items
@@ -155,7 +155,7 @@ impl WriteJob for StoreBalances {
                 ingested_balances::as_of,
                 ingested_balances::content_hash,
             ))
-            .load::<(String, String, Vec<u8>)>(conn)?
+            .load::<(String, String, Vec<u8>)>(tx.conn())?
             .into_iter()
             .map(|(account, as_of, hash)| (composite_key(&account, &as_of), hash))
             .collect();
@@ -175,12 +175,16 @@ impl WriteJob for StoreBalances {
                 content_hash: hash,
             })
             .collect();
+        let conn = tx.conn();
         for chunk in rows.chunks(INSERT_CHUNK) {
             crate::on_backend!(conn, |c| diesel::insert_into(ingested_balances::table)
                 .values(chunk)
                 .execute(c))?;
         }
-        Ok(StoreOutcome::Stored(statuses))
+        let accepted: Vec<&Balance> = accepted_items(&self.items, &statuses);
+        tx.audit(ingest_record(bank, "balance", &statuses))?;
+        let releases = decide_and_queue(tx, bank, &accepted)?;
+        Ok(StoreOutcome::Stored(pair(statuses, releases)))
     }
 }
 
@@ -188,4 +192,40 @@ impl WriteJob for StoreBalances {
 /// separates the two parts unambiguously.
 fn composite_key(account_ref: &str, as_of: &str) -> String {
     format!("{account_ref} {as_of}")
+}
+
+fn accepted_items<'a, T>(items: &'a [T], statuses: &[ItemStatus]) -> Vec<&'a T> {
+    items
+        .iter()
+        .zip(statuses)
+        .filter(|(_, s)| **s == ItemStatus::Accepted)
+        .map(|(item, _)| item)
+        .collect()
+}
+
+/// Gives each accepted item its releases (in order) and each duplicate none.
+fn pair(statuses: Vec<ItemStatus>, releases: Vec<Vec<Release>>) -> Vec<(ItemStatus, Vec<Release>)> {
+    let mut releases = releases.into_iter();
+    statuses
+        .into_iter()
+        .map(|status| match status {
+            ItemStatus::Accepted => (status, releases.next().unwrap_or_default()),
+            ItemStatus::Duplicate => (status, Vec::new()),
+        })
+        .collect()
+}
+
+/// The `ingest` record of a stored batch: who pushed what, counted (never the values).
+fn ingest_record(bank: &str, record: &str, statuses: &[ItemStatus]) -> AuditRecord {
+    let accepted = statuses
+        .iter()
+        .filter(|s| **s == ItemStatus::Accepted)
+        .count();
+    AuditRecord::new(Kind::Ingest, format!("bank:{bank}"))
+        .bank(bank)
+        .detail(serde_json::json!({
+            "record": record,
+            "accepted": accepted,
+            "duplicates": statuses.len() - accepted,
+        }))
 }

@@ -79,7 +79,8 @@ pub fn write_dev_setup(out: &Path, banks: &[String]) -> Result<DevSetup, PkiErro
     writer.private("audit.key", &audit_key.to_pkcs8_pem()?)?;
     writer.public("audit.pub", &audit_key.public_key_pem()?)?;
     // INVARIANT: written last, so its presence means the folder is complete.
-    let config = writer.public(CONFIG_FILE, &config_toml(&dev_banks, &recipient_secret))?;
+    // The configuration holds the recipient's webhook secret: owner only.
+    let config = writer.private(CONFIG_FILE, &config_toml(&dev_banks, &recipient_secret))?;
 
     Ok(DevSetup {
         dir: out.to_path_buf(),
@@ -450,7 +451,7 @@ mod tests {
                 .permissions()
                 .mode()
                 & 0o777;
-            if name.ends_with(".key") {
+            if name.ends_with(".key") || name.ends_with(".toml") {
                 assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
             } else {
                 assert_eq!(mode & 0o077 & !0o044, 0, "{name} has mode {mode:o}");

@@ -61,6 +61,11 @@ impl Ed25519Key {
             .map_err(PkiError::Ed25519Spki)
     }
 
+    /// The key itself, for signers that take an ed25519-dalek key (checkpoint notes).
+    pub fn signing_key(&self) -> ed25519_dalek::SigningKey {
+        self.signing_key.clone()
+    }
+
     /// The public half.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.signing_key.verifying_key()

@@ -10,6 +10,43 @@ use crate::db::{DbConnection, DbError};
 pub struct WriteContext {
     /// Key of the idempotency content hashes (see `db::content_hash_key`).
     pub content_hash_key: [u8; 32],
+    /// The loaded policy set and its decision cache.
+    pub policy: std::sync::Arc<crate::policy::PolicyEngine>,
+    /// Signs audit checkpoints.
+    pub signer: std::sync::Arc<crate::audit::CheckpointSigner>,
+}
+
+/// One job's view of the writer's open transaction: the connection, the shared context, and
+/// the audit log the job records its work in (committed with the work, or not at all).
+pub struct Tx<'a> {
+    conn: &'a mut DbConnection,
+    /// Shared state.
+    pub context: &'a WriteContext,
+    audit: &'a mut crate::audit::Appender,
+}
+
+impl<'a> Tx<'a> {
+    pub(super) fn new(
+        conn: &'a mut DbConnection,
+        context: &'a WriteContext,
+        audit: &'a mut crate::audit::Appender,
+    ) -> Self {
+        Self {
+            conn,
+            context,
+            audit,
+        }
+    }
+
+    /// The connection, inside the transaction.
+    pub fn conn(&mut self) -> &mut DbConnection {
+        self.conn
+    }
+
+    /// Appends an audit record in this transaction and returns its index.
+    pub fn audit(&mut self, record: crate::audit::AuditRecord) -> Result<u64, DbError> {
+        self.audit.append(self.conn, record)
+    }
 }
 
 /// A unit of work applied inside the writer's transaction.
@@ -25,21 +62,17 @@ pub trait WriteJob: Send + 'static {
 
     /// Does the job's reads and writes on the writer's connection, inside its transaction.
     /// An expected refusal (a conflict, say) is an `Ok` outcome that wrote nothing.
-    fn apply(
-        &mut self,
-        conn: &mut DbConnection,
-        context: &WriteContext,
-    ) -> Result<Self::Outcome, DbError>;
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Self::Outcome, DbError>;
 }
 
 /// A queued job with its reply channel, type-erased.
 pub(super) trait Pending: Send {
     fn size(&self) -> usize;
-    fn apply(&mut self, conn: &mut DbConnection, context: &WriteContext) -> Result<(), DbError>;
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<(), DbError>;
     /// Forgets an outcome computed in a transaction that was rolled back.
     fn reset(&mut self);
     fn committed(self: Box<Self>);
-    fn failed(self: Box<Self>, error: DbError);
+    fn failed(self: Box<Self>, error: WriteError);
 }
 
 pub(super) struct Envelope<J: WriteJob> {
@@ -63,8 +96,8 @@ impl<J: WriteJob> Pending for Envelope<J> {
         self.job.size()
     }
 
-    fn apply(&mut self, conn: &mut DbConnection, context: &WriteContext) -> Result<(), DbError> {
-        self.outcome = Some(self.job.apply(conn, context)?);
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<(), DbError> {
+        self.outcome = Some(self.job.apply(tx)?);
         Ok(())
     }
 
@@ -83,7 +116,7 @@ impl<J: WriteJob> Pending for Envelope<J> {
         let _ = self.reply.send(answer);
     }
 
-    fn failed(self: Box<Self>, error: DbError) {
-        let _ = self.reply.send(Err(WriteError::Failed(error)));
+    fn failed(self: Box<Self>, error: WriteError) {
+        let _ = self.reply.send(Err(error));
     }
 }

@@ -11,12 +11,17 @@
 
 mod job;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+
+use diesel::connection::SimpleConnection as _;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use job::{WriteContext, WriteJob};
+pub use job::{Tx, WriteContext, WriteJob};
 
+use crate::audit::Appender;
 use crate::db::{Database, DbConnection, DbError};
 use job::{Envelope, Pending};
 
@@ -31,6 +36,9 @@ pub enum WriteError {
     /// The writer thread is gone (shutting down, or it failed to start).
     #[error("the writer is not running")]
     Stopped,
+    /// The database cannot be reached; nothing of the job was kept.
+    #[error("the database is unavailable")]
+    Unavailable,
     /// The transaction holding this job failed and was rolled back; nothing of it was kept.
     #[error("the write failed: {0}")]
     Failed(#[source] DbError),
@@ -40,6 +48,7 @@ pub enum WriteError {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Box<dyn Pending>>,
+    healthy: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -47,11 +56,17 @@ impl Writer {
     pub fn start(database: &Database, context: WriteContext) -> Result<Self, DbError> {
         let conn = database.connect()?;
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let state = Connection {
+            database: database.clone(),
+            conn: Some(conn),
+            healthy: Arc::clone(&healthy),
+        };
         thread::Builder::new()
             .name("consentgate-writer".to_string())
-            .spawn(move || run(conn, jobs, context))
-            .map_err(|e| DbError::Migration(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { queue })
+            .spawn(move || run(state, jobs, context))
+            .map_err(DbError::Thread)?;
+        Ok(Self { queue, healthy })
     }
 
     /// Queues `job` and waits until it is committed (or failed). The outcome is returned
@@ -65,15 +80,61 @@ impl Writer {
         answer.await.map_err(|_| WriteError::Stopped)?
     }
 
-    /// Whether the writer thread is still taking jobs.
-    pub fn is_running(&self) -> bool {
-        !self.queue.is_closed()
+    /// Whether the writer runs and its last transaction could reach the database.
+    pub fn is_ready(&self) -> bool {
+        !self.queue.is_closed() && self.healthy.load(Ordering::Relaxed)
+    }
+}
+
+/// The writer's connection, re-opened when the database drops it (a restart, a failover,
+/// an administrator terminating the session).
+struct Connection {
+    database: Database,
+    conn: Option<DbConnection>,
+    healthy: Arc<AtomicBool>,
+}
+
+impl Connection {
+    /// The open connection, reconnecting first if the last one broke.
+    fn get(&mut self) -> Option<&mut DbConnection> {
+        if self.conn.is_none() {
+            match self.database.connect() {
+                Ok(conn) => {
+                    tracing::info!("writer reconnected to the database");
+                    self.conn = Some(conn);
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "writer cannot reconnect to the database")
+                }
+            }
+        }
+        self.healthy.store(self.conn.is_some(), Ordering::Relaxed);
+        self.conn.as_mut()
+    }
+
+    /// After a failed transaction: whether the connection still answers. If not, it is
+    /// dropped so the next group reconnects.
+    fn still_usable(&mut self) -> bool {
+        let usable = self
+            .conn
+            .as_mut()
+            .is_some_and(|conn| conn.batch_execute("SELECT 1").is_ok());
+        if !usable {
+            tracing::error!("writer lost its database connection");
+            self.conn = None;
+            self.healthy.store(false, Ordering::Relaxed);
+        }
+        usable
     }
 }
 
 /// The writer thread: gather, apply in one transaction, commit, answer; until every
 /// submitter is gone.
-fn run(mut conn: DbConnection, mut jobs: mpsc::Receiver<Box<dyn Pending>>, context: WriteContext) {
+fn run(
+    mut connection: Connection,
+    mut jobs: mpsc::Receiver<Box<dyn Pending>>,
+    context: WriteContext,
+) {
     while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
         let mut records = group.iter().map(|j| j.size()).sum::<usize>();
@@ -86,42 +147,77 @@ fn run(mut conn: DbConnection, mut jobs: mpsc::Receiver<Box<dyn Pending>>, conte
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group, &context);
+        commit_group(&mut connection, group, &context);
     }
     tracing::info!("writer stopped");
 }
 
 /// Commits `group` in one transaction. If that fails, each job is retried in a transaction
 /// of its own, so one job's failure (or a race with another node) never fails its neighbours.
-fn commit_group(conn: &mut DbConnection, mut group: Vec<Box<dyn Pending>>, context: &WriteContext) {
+/// If the database is unreachable, every job is answered `Unavailable` at once.
+fn commit_group(
+    connection: &mut Connection,
+    mut group: Vec<Box<dyn Pending>>,
+    context: &WriteContext,
+) {
+    let Some(conn) = connection.get() else {
+        group
+            .into_iter()
+            .for_each(|job| job.failed(WriteError::Unavailable));
+        return;
+    };
     let together = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
+        let mut audit = Appender::default();
         for job in group.iter_mut() {
-            job.apply(conn, context)?;
+            job.apply(&mut Tx::new(conn, context, &mut audit))?;
         }
+        audit.finish(conn, &context.signer)?;
         Ok(())
     });
-    match together {
-        Ok(()) => group.into_iter().for_each(|job| job.committed()),
-        Err(err) if group.len() == 1 => {
-            tracing::error!(error = %err, "write transaction failed");
-            if let Some(job) = group.pop() {
-                job.failed(err);
-            }
+    let err = match together {
+        Ok(()) => {
+            group.into_iter().for_each(|job| job.committed());
+            return;
         }
-        Err(err) => {
-            tracing::warn!(error = %err, jobs = group.len(), "group commit failed; retrying each job alone");
-            for mut job in group {
-                job.reset();
-                let alone = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
-                    job.apply(conn, context)
-                });
-                match alone {
-                    Ok(()) => job.committed(),
-                    Err(err) => {
-                        tracing::error!(error = %err, "write transaction failed");
-                        job.failed(err);
-                    }
-                }
+        Err(err) => err,
+    };
+    if !connection.still_usable() {
+        tracing::error!(error = %err, "write transaction failed: database unavailable");
+        group
+            .into_iter()
+            .for_each(|job| job.failed(WriteError::Unavailable));
+        return;
+    }
+    if group.len() == 1 {
+        tracing::error!(error = %err, "write transaction failed");
+        if let Some(job) = group.pop() {
+            job.failed(WriteError::Failed(err));
+        }
+        return;
+    }
+    tracing::warn!(error = %err, jobs = group.len(), "group commit failed; retrying each job alone");
+    for mut job in group {
+        job.reset();
+        let Some(conn) = connection.get() else {
+            job.failed(WriteError::Unavailable);
+            continue;
+        };
+        let alone = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
+            let mut audit = Appender::default();
+            job.apply(&mut Tx::new(conn, context, &mut audit))?;
+            audit.finish(conn, &context.signer)?;
+            Ok(())
+        });
+        match alone {
+            Ok(()) => job.committed(),
+            Err(err) => {
+                tracing::error!(error = %err, "write transaction failed");
+                let answer = if connection.still_usable() {
+                    WriteError::Failed(err)
+                } else {
+                    WriteError::Unavailable
+                };
+                job.failed(answer);
             }
         }
     }

@@ -415,3 +415,87 @@ pub fn pointers(problem: &Value) -> Vec<String> {
     pointers.sort();
     pointers
 }
+
+impl TestApp {
+    /// `POST /v1/consents` as `user` with `body`.
+    pub async fn post_consent(&self, user: &str, body: &Value) -> reqwest::Response {
+        self.api_client()
+            .post(format!("{}/v1/consents", self.api_url))
+            .bearer_auth(self.token(user, "consents"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Grants a consent and returns its body (asserting 201).
+    pub async fn grant(&self, user: &str, bank: &str, purposes: &[&str], fields: &[&str]) -> Value {
+        let response = self
+            .post_consent(
+                user,
+                &json!({"recipient": "messenger", "bank": bank, "purposes": purposes, "fields": fields}),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// `DELETE /v1/consents/{id}` as `user`.
+    pub async fn revoke(&self, user: &str, id: &str) -> reqwest::Response {
+        self.api_client()
+            .delete(format!("{}/v1/consents/{id}", self.api_url))
+            .bearer_auth(self.token(user, "consents"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET` a path on the API listener as `user` with scope `consents`.
+    pub async fn get_as(&self, user: &str, path: &str) -> reqwest::Response {
+        self.api_client()
+            .get(format!("{}{path}", self.api_url))
+            .bearer_auth(self.token(user, "consents"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Runs SQL directly against the test's database (behind the gateway's back).
+    pub fn execute_sql(&self, sql: &str) {
+        let mut conn = self.database.connect();
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, sql).unwrap();
+    }
+}
+
+/// Every catalog field.
+pub const ALL_FIELDS: [&str; 14] = [
+    "transaction.amount_minor",
+    "transaction.currency",
+    "transaction.merchant_name",
+    "transaction.merchant_category_code",
+    "transaction.merchant_city",
+    "transaction.merchant_country",
+    "transaction.card_last4",
+    "transaction.channel",
+    "transaction.status",
+    "transaction.occurred_at",
+    "balance.available_minor",
+    "balance.ledger_minor",
+    "balance.currency",
+    "balance.as_of",
+];
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+impl TestApp {
+    /// Runs a `SELECT COUNT(*) AS n …` directly against the database.
+    pub fn count_sql(&self, sql: &str) -> i64 {
+        let mut conn = self.database.connect();
+        let rows: Vec<Count> = diesel::sql_query(sql).load(&mut conn).unwrap();
+        rows[0].n
+    }
+}

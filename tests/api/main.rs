@@ -10,8 +10,11 @@
     reason = "the harness serves many test modules; each uses a different part"
 )]
 
+mod auth;
 mod cli;
+mod consents;
 mod helpers;
 mod ingest;
+mod releases;
 mod service;
 mod tls;

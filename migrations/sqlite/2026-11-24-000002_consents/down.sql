@@ -1,0 +1,3 @@
+DROP TABLE outbox_events;
+DROP TABLE consent_history;
+DROP TABLE consents;

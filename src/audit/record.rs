@@ -1,0 +1,256 @@
+//! An audit record (CONTRACT §9): what happened, who did it, about whom, and, for decisions,
+//! the field NAMES released and withheld with reasons — never a value.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::primitives::{JcsError, canonicalize};
+use crate::consent::Withheld;
+use crate::time::now_micros;
+
+/// Record kinds of CONTRACT §9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Kind {
+    /// A bank batch accepted.
+    #[serde(rename = "ingest")]
+    Ingest,
+    /// A consent and purpose for which fields were released.
+    #[serde(rename = "release")]
+    Release,
+    /// A consent and purpose for which nothing was released.
+    #[serde(rename = "withhold")]
+    Withhold,
+    /// A consent granted.
+    #[serde(rename = "consent.granted")]
+    ConsentGranted,
+    /// A consent revoked.
+    #[serde(rename = "consent.revoked")]
+    ConsentRevoked,
+    /// A consent found expired.
+    #[serde(rename = "consent.expired")]
+    ConsentExpired,
+    /// A webhook delivered.
+    #[serde(rename = "delivery.succeeded")]
+    DeliverySucceeded,
+    /// A webhook attempt failed.
+    #[serde(rename = "delivery.failed")]
+    DeliveryFailed,
+    /// An undelivered event cancelled by a revocation.
+    #[serde(rename = "delivery.cancelled")]
+    DeliveryCancelled,
+    /// An event given up after its last attempt.
+    #[serde(rename = "delivery.dead_lettered")]
+    DeliveryDeadLettered,
+    /// A request refused (authentication, forbidden purpose, unknown bank).
+    #[serde(rename = "access.denied")]
+    AccessDenied,
+    /// An auditor's query.
+    #[serde(rename = "audit.query")]
+    AuditQuery,
+    /// A policy set loaded.
+    #[serde(rename = "policy.loaded")]
+    PolicyLoaded,
+}
+
+impl Kind {
+    /// The kind's name as written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Release => "release",
+            Self::Withhold => "withhold",
+            Self::ConsentGranted => "consent.granted",
+            Self::ConsentRevoked => "consent.revoked",
+            Self::ConsentExpired => "consent.expired",
+            Self::DeliverySucceeded => "delivery.succeeded",
+            Self::DeliveryFailed => "delivery.failed",
+            Self::DeliveryCancelled => "delivery.cancelled",
+            Self::DeliveryDeadLettered => "delivery.dead_lettered",
+            Self::AccessDenied => "access.denied",
+            Self::AuditQuery => "audit.query",
+            Self::PolicyLoaded => "policy.loaded",
+        }
+    }
+
+    /// Parses a `?kind=` filter.
+    pub fn parse(name: &str) -> Option<Self> {
+        ALL_KINDS.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Every kind.
+pub const ALL_KINDS: [Kind; 13] = [
+    Kind::Ingest,
+    Kind::Release,
+    Kind::Withhold,
+    Kind::ConsentGranted,
+    Kind::ConsentRevoked,
+    Kind::ConsentExpired,
+    Kind::DeliverySucceeded,
+    Kind::DeliveryFailed,
+    Kind::DeliveryCancelled,
+    Kind::DeliveryDeadLettered,
+    Kind::AccessDenied,
+    Kind::AuditQuery,
+    Kind::PolicyLoaded,
+];
+
+/// A record before it has an index. Members that do not apply stay `None` and are omitted.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+    ts: String,
+    #[serde(skip)]
+    ts_micros: i64,
+    kind: Kind,
+    actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bank: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    released: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withheld: Option<Vec<Withheld>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_version: Option<String>,
+    detail: Value,
+}
+
+impl AuditRecord {
+    /// A record of `kind` by `actor` (`bank:<id>`, `user:<sub>`, `auditor:<sub>`,
+    /// `gateway`, `anonymous`), stamped now.
+    pub fn new(kind: Kind, actor: impl Into<String>) -> Self {
+        let ts_micros = now_micros();
+        Self {
+            index: None,
+            ts: timestamp(ts_micros),
+            ts_micros,
+            kind,
+            actor: actor.into(),
+            user_id: None,
+            recipient: None,
+            purpose: None,
+            consent_id: None,
+            event_id: None,
+            bank: None,
+            released: None,
+            withheld: None,
+            policy_version: None,
+            detail: Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// Changes the kind (a decision becomes a release once something is released).
+    pub fn kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The user the record is about.
+    pub fn user(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// The recipient involved.
+    pub fn recipient(mut self, recipient: impl Into<String>) -> Self {
+        self.recipient = Some(recipient.into());
+        self
+    }
+
+    /// The purpose involved.
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
+
+    /// The consent involved.
+    pub fn consent(mut self, consent_id: impl Into<String>) -> Self {
+        self.consent_id = Some(consent_id.into());
+        self
+    }
+
+    /// The release event involved.
+    pub fn event(mut self, event_id: impl Into<String>) -> Self {
+        self.event_id = Some(event_id.into());
+        self
+    }
+
+    /// The bank involved.
+    pub fn bank(mut self, bank: impl Into<String>) -> Self {
+        self.bank = Some(bank.into());
+        self
+    }
+
+    /// The fields decided: names released and names withheld with reasons.
+    pub fn fields(mut self, released: Vec<String>, withheld: Vec<Withheld>) -> Self {
+        self.released = Some(released);
+        self.withheld = Some(withheld);
+        self
+    }
+
+    /// The policy version the decision was made under.
+    pub fn policy_version(mut self, version: impl Into<String>) -> Self {
+        self.policy_version = Some(version.into());
+        self
+    }
+
+    /// Free-form detail (counts, codes, routes); never a released value.
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// The record's kind.
+    pub fn record_kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub(super) fn ts_micros(&self) -> i64 {
+        self.ts_micros
+    }
+
+    pub(super) fn filter_columns(
+        &self,
+    ) -> (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) {
+        (
+            self.user_id.clone(),
+            self.recipient.clone(),
+            self.purpose.clone(),
+            self.bank.clone(),
+        )
+    }
+
+    /// The canonical JSON of the record at `index`: the Merkle leaf input and the exported line.
+    pub(super) fn canonical(&mut self, index: u64) -> Result<String, JcsError> {
+        self.index = Some(index);
+        let value =
+            serde_json::to_value(&*self).map_err(|e| JcsError::UnsupportedNumber(e.to_string()))?;
+        canonicalize(&value)
+    }
+}
+
+/// `2026-11-24T10:00:00.123456Z`: microseconds always, so records sort as text too.
+fn timestamp(micros: i64) -> String {
+    use chrono::TimeZone as _;
+    chrono::Utc
+        .timestamp_micros(micros)
+        .single()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,246 @@
+//! Consent writes (through the group-commit writer, so they are ordered with ingest) and
+//! reads (through the pool).
+
+use diesel::prelude::*;
+
+use super::model::{Consent, ConsentStatus};
+use super::request::GrantRequest;
+use crate::audit::{AuditRecord, Kind};
+use crate::db::schema::{consent_history, consents, outbox_events};
+use crate::db::{DbConnection, DbError};
+use crate::time::{micros, now_micros};
+use crate::writer::{Tx, WriteJob};
+
+/// Creates a consent for `user_id`.
+pub struct GrantConsent {
+    /// The authenticated owner.
+    pub user_id: String,
+    /// The checked request.
+    pub request: GrantRequest,
+}
+
+impl WriteJob for GrantConsent {
+    type Outcome = Consent;
+
+    fn size(&self) -> usize {
+        1
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Consent, DbError> {
+        let now = now_micros();
+        let purposes: Vec<&str> = self.request.purposes.iter().map(|p| p.as_str()).collect();
+        let consent = Consent {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: self.user_id.clone(),
+            recipient_id: self.request.recipient.clone(),
+            bank_id: self.request.bank.clone(),
+            purposes: serde_json::to_string(&purposes)
+                .map_err(|e| DbError::Corrupt(e.to_string()))?,
+            fields: serde_json::to_string(&self.request.fields)
+                .map_err(|e| DbError::Corrupt(e.to_string()))?,
+            granted_at: now,
+            expires_at: micros(&self.request.expires_at),
+            revoked_at: None,
+            revoked_by: None,
+            version: 1,
+        };
+        diesel::insert_into(consents::table)
+            .values(&consent)
+            .execute(tx.conn())?;
+        record_history(tx.conn(), &consent.id, "granted", &consent.user_id, now)?;
+        tx.audit(
+            AuditRecord::new(Kind::ConsentGranted, format!("user:{}", consent.user_id))
+                .user(consent.user_id.clone())
+                .recipient(consent.recipient_id.clone())
+                .bank(consent.bank_id.clone())
+                .consent(consent.id.clone())
+                .detail(serde_json::json!({
+                    "purposes": purposes,
+                    "fields": self.request.fields,
+                    "expires_at": crate::time::rfc3339(consent.expires_at),
+                })),
+        )?;
+        Ok(consent)
+    }
+}
+
+/// Revokes consent `id` if `user_id` owns it. Idempotent.
+pub struct RevokeConsent {
+    /// The authenticated caller.
+    pub user_id: String,
+    /// The consent.
+    pub id: String,
+}
+
+/// What a revocation came to.
+pub enum RevokeOutcome {
+    /// Revoked now, or already revoked before (the same body either way).
+    Revoked(Box<Consent>),
+    /// No such consent for this user (another user's consent looks the same).
+    NotFound,
+}
+
+impl WriteJob for RevokeConsent {
+    type Outcome = RevokeOutcome;
+
+    fn size(&self) -> usize {
+        1
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<RevokeOutcome, DbError> {
+        let conn = tx.conn();
+        // On PostgreSQL the row is locked: an ingest on another node that read this consent
+        // (FOR SHARE) commits before this revocation does, and one that has not read it yet
+        // waits and then sees it revoked. So once DELETE returns, nothing new is released.
+        let query = consents::table
+            .filter(consents::id.eq(&self.id))
+            .filter(consents::user_id.eq(&self.user_id));
+        let found: Option<Consent> = match conn {
+            DbConnection::Sqlite(c) => query.first(c).optional()?,
+            DbConnection::Pg(c) => query.for_update().first(c).optional()?,
+        };
+        let Some(mut consent) = found else {
+            return Ok(RevokeOutcome::NotFound);
+        };
+        if consent.status(i64::MIN) == ConsentStatus::Revoked {
+            return Ok(RevokeOutcome::Revoked(Box::new(consent)));
+        }
+        let now = now_micros();
+        let actor = format!("user:{}", self.user_id);
+        diesel::update(consents::table.filter(consents::id.eq(&consent.id)))
+            .set((
+                consents::revoked_at.eq(now),
+                consents::revoked_by.eq(&actor),
+                consents::version.eq(consent.version + 1),
+            ))
+            .execute(conn)?;
+        record_history(conn, &consent.id, "revoked", &self.user_id, now)?;
+        // Undelivered events made under this consent are never sent.
+        let pending = outbox_events::table
+            .filter(outbox_events::consent_id.eq(&consent.id))
+            .filter(outbox_events::status.eq("pending"));
+        let cancelled: Vec<(String, String, Option<String>)> = pending
+            .select((
+                outbox_events::event_id,
+                outbox_events::event_type,
+                outbox_events::purpose,
+            ))
+            .load(conn)?;
+        diesel::update(pending)
+            .set(outbox_events::status.eq("cancelled"))
+            .execute(conn)?;
+        tx.audit(
+            AuditRecord::new(Kind::ConsentRevoked, actor.clone())
+                .user(consent.user_id.clone())
+                .recipient(consent.recipient_id.clone())
+                .bank(consent.bank_id.clone())
+                .consent(consent.id.clone())
+                .detail(serde_json::json!({"cancelled_events": cancelled.len()})),
+        )?;
+        for (event_id, event_type, purpose) in cancelled {
+            let mut record = AuditRecord::new(Kind::DeliveryCancelled, "gateway")
+                .user(consent.user_id.clone())
+                .recipient(consent.recipient_id.clone())
+                .bank(consent.bank_id.clone())
+                .consent(consent.id.clone())
+                .event(event_id)
+                .detail(serde_json::json!({"type": event_type, "reason": "consent_revoked"}));
+            if let Some(purpose) = purpose {
+                record = record.purpose(purpose);
+            }
+            tx.audit(record)?;
+        }
+        queue_revoked_event(tx.conn(), &consent, now)?;
+        consent.revoked_at = Some(now);
+        consent.revoked_by = Some(actor);
+        consent.version += 1;
+        Ok(RevokeOutcome::Revoked(Box::new(consent)))
+    }
+}
+
+/// Tells the recipient to delete what it received under the consent.
+fn queue_revoked_event(
+    conn: &mut DbConnection,
+    consent: &Consent,
+    now: i64,
+) -> Result<(), DbError> {
+    diesel::insert_into(outbox_events::table)
+        .values((
+            outbox_events::event_id.eq(uuid::Uuid::now_v7().to_string()),
+            outbox_events::recipient_id.eq(&consent.recipient_id),
+            outbox_events::event_type.eq("consent.revoked"),
+            outbox_events::consent_id.eq(&consent.id),
+            outbox_events::user_id.eq(&consent.user_id),
+            outbox_events::bank_id.eq(&consent.bank_id),
+            outbox_events::purpose.eq(None::<String>),
+            outbox_events::created_at.eq(now),
+            outbox_events::data.eq("{}"),
+            outbox_events::status.eq("pending"),
+            outbox_events::attempts.eq(0),
+            outbox_events::next_attempt_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn record_history(
+    conn: &mut DbConnection,
+    consent_id: &str,
+    event: &str,
+    user_id: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    diesel::insert_into(consent_history::table)
+        .values((
+            consent_history::consent_id.eq(consent_id),
+            consent_history::event.eq(event),
+            consent_history::actor.eq(format!("user:{user_id}")),
+            consent_history::at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The consents of `user_id`, newest first.
+pub fn list_for_user(conn: &mut DbConnection, user_id: &str) -> Result<Vec<Consent>, DbError> {
+    Ok(consents::table
+        .filter(consents::user_id.eq(user_id))
+        .order((consents::granted_at.desc(), consents::id.desc()))
+        .select(Consent::as_select())
+        .load(conn)?)
+}
+
+/// Consent `id` if `user_id` owns it.
+pub fn find_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<Consent>, DbError> {
+    Ok(consents::table
+        .filter(consents::id.eq(id))
+        .filter(consents::user_id.eq(user_id))
+        .select(Consent::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The consents in force at `now` of the given users for `bank`, read inside the writer's
+/// transaction. On PostgreSQL the rows are share-locked so that a concurrent revocation is
+/// ordered with this ingest (see `RevokeConsent`).
+pub fn active_for_users(
+    conn: &mut DbConnection,
+    bank: &str,
+    users: &[&str],
+    now: i64,
+) -> Result<Vec<Consent>, DbError> {
+    let query = consents::table
+        .filter(consents::bank_id.eq(bank))
+        .filter(consents::user_id.eq_any(users))
+        .filter(consents::revoked_at.is_null())
+        .filter(consents::expires_at.gt(now))
+        .order(consents::id.asc());
+    Ok(match conn {
+        DbConnection::Sqlite(c) => query.load(c)?,
+        DbConnection::Pg(c) => query.for_share().load(c)?,
+    })
+}
