@@ -8,9 +8,7 @@ use actix_web::web;
 
 use std::sync::Arc;
 
-use crate::audit::{
-    AuditRecord, CheckpointSigner, Kind, RecordAudit, SignDueCheckpoint, SignerError,
-};
+use crate::audit::{AuditRecord, CheckpointSigner, Housekeeping, Kind, RecordAudit, SignerError};
 use crate::config::Config;
 use crate::db::{self, Database, DbError};
 use crate::directory::Directory;
@@ -96,7 +94,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
         WriteContext {
             content_hash_key,
             policy: Arc::clone(&policy),
-            signer,
+            signer: Arc::clone(&signer),
         },
     )?;
     record_policy_load(&writer, &policy);
@@ -109,6 +107,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
         tokens: web::Data::new(tokens),
         policy: web::Data::from(policy),
         directory: web::Data::new(Directory::new(config)),
+        signer: web::Data::from(signer),
     };
     let workers = config
         .server
@@ -171,7 +170,7 @@ fn spawn_checkpoint_timer(writer: Writer) {
         let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
             ticks.tick().await;
-            match writer.submit(SignDueCheckpoint).await {
+            match writer.submit(Housekeeping).await {
                 Ok(_) => {}
                 Err(crate::writer::WriteError::Stopped) => break,
                 Err(err) => tracing::warn!(error = %err, "periodic checkpoint failed"),

@@ -167,6 +167,7 @@ fn commit_group(
         return;
     };
     let together = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
+        crate::audit::lock_tree(conn)?;
         let mut audit = Appender::default();
         for job in group.iter_mut() {
             job.apply(&mut Tx::new(conn, context, &mut audit))?;
@@ -203,6 +204,7 @@ fn commit_group(
             continue;
         };
         let alone = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
+            crate::audit::lock_tree(conn)?;
             let mut audit = Appender::default();
             job.apply(&mut Tx::new(conn, context, &mut audit))?;
             audit.finish(conn, &context.signer)?;
