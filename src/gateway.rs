@@ -7,8 +7,11 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
-use crate::audit::{AuditRecord, CheckpointSigner, Housekeeping, Kind, RecordAudit, SignerError};
+use crate::audit::{
+    AuditRecord, CheckpointSigner, Housekeeping, Kind, RecordAudit, SignerError, read_head,
+};
 use crate::config::Config;
 use crate::db::{self, Database, DbError};
 use crate::directory::Directory;
@@ -88,6 +91,9 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     tracing::info!(version = policy.version(), "policy set loaded");
     let signer = Arc::new(CheckpointSigner::load(&config.audit)?);
     let database = Database::open(&config.database)?;
+    let tree_size = Arc::new(AtomicU64::new(
+        read_head(&mut database.connect()?, false)?.size(),
+    ));
     let content_hash_key = db::content_hash_key(&mut database.connect()?)?;
     let writer = Writer::start(
         &database,
@@ -95,6 +101,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
             content_hash_key,
             policy: Arc::clone(&policy),
             signer: Arc::clone(&signer),
+            tree_size: Arc::clone(&tree_size),
         },
     )?;
     record_policy_load(&writer, &policy);
@@ -102,7 +109,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let shared = Shared {
         database: web::Data::new(database),
         writer: web::Data::new(writer),
-        metrics: web::Data::new(Metrics::default()),
+        metrics: web::Data::new(Metrics::new(tree_size)),
         banks: web::Data::new(BankDirectory::new(&config.banks)),
         tokens: web::Data::new(tokens),
         policy: web::Data::from(policy),
