@@ -16,6 +16,7 @@ mod cli;
 mod consents;
 mod helpers;
 mod ingest;
+mod policy_cli;
 mod releases;
 mod service;
 mod tls;
