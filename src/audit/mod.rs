@@ -7,11 +7,16 @@ pub mod primitives;
 mod record;
 mod signer;
 mod tiles;
+mod verify;
 
 pub use appender::{Appender, TreeHead, read_head};
 pub use record::{ALL_KINDS, AuditRecord, Kind};
 pub use signer::{CheckpointSigner, MAX_CHECKPOINT_AGE, SignerError};
 pub use tiles::StoredNodes;
+pub use verify::{
+    OfflineError, PublicKeyError, VerifyReport, checkpoint_origin, parse_verifier, verify_offline,
+    verify_online,
+};
 
 use crate::db::DbError;
 use crate::writer::{Tx, WriteJob};
