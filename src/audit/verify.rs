@@ -773,4 +773,102 @@ mod tests {
             serde_json::json!({"ok": true, "size": 2, "root": STANDARD.encode([0; 32]), "checkpoints_verified": 1})
         );
     }
+
+    /// A SQLite log of `records` ingest records appended by the real appender in
+    /// transactions of 50, with a checkpoint every `every` records.
+    fn stored_log(records: u64, every: u64) -> (tempfile::TempDir, DbConnection) {
+        use crate::audit::{Appender, AuditRecord, CheckpointSigner, Kind};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+        let target = crate::db::Target::parse(&url).unwrap();
+        crate::db::migrate(&target).unwrap();
+        let mut conn = target.connect().unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signer = CheckpointSigner::new("consentgate/unit", key, every).unwrap();
+        for start in (0..records).step_by(50) {
+            conn.transaction(|conn| {
+                let mut appender = Appender::default();
+                for n in start..(start + 50).min(records) {
+                    let record = AuditRecord::new(Kind::Ingest, "bank:bank-a")
+                        .bank("bank-a")
+                        .detail(serde_json::json!({"n": n}));
+                    appender.append(conn, record)?;
+                }
+                appender.finish(conn, &signer).map(|_| ())
+            })
+            .unwrap();
+        }
+        (dir, conn)
+    }
+
+    fn verify_stored(conn: &mut DbConnection) -> VerifyReport {
+        verify_online(conn, &signer().verifier(), &mut |_, _| {}).unwrap()
+    }
+
+    #[test]
+    fn a_stored_log_of_several_tiles_verifies_with_every_checkpoint() {
+        let (_dir, mut conn) = stored_log(600, 100);
+        let checkpoints: i64 = audit_checkpoints::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let report = verify_stored(&mut conn);
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.size, 600);
+        assert_eq!(report.checkpoints_verified, checkpoints as u64);
+        assert_eq!(
+            report.root,
+            super::super::read_head(&mut conn, false).unwrap().root()
+        );
+    }
+
+    #[test]
+    fn a_changed_subtree_hash_is_found_at_the_subtree_s_first_record() {
+        let (_dir, mut conn) = stored_log(600, 100);
+        let tile = audit_tiles::table
+            .filter(audit_tiles::level.eq(1))
+            .filter(audit_tiles::idx.eq(0));
+        let mut hashes: Vec<u8> = tile.select(audit_tiles::hashes).first(&mut conn).unwrap();
+        hashes[40] ^= 1;
+        diesel::update(tile)
+            .set(audit_tiles::hashes.eq(hashes))
+            .execute(&mut conn)
+            .unwrap();
+        let report = verify_stored(&mut conn);
+        assert_eq!(report.first_bad_index, Some(256), "{report:?}");
+    }
+
+    #[test]
+    fn a_changed_timestamp_column_is_found_at_its_record() {
+        let (_dir, mut conn) = stored_log(120, 100);
+        diesel::update(audit_records::table.filter(audit_records::idx.eq(77)))
+            .set(audit_records::ts.eq(0))
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(verify_stored(&mut conn).first_bad_index, Some(77));
+    }
+
+    #[test]
+    fn a_tree_head_with_another_root_is_found_after_the_last_good_checkpoint() {
+        let (_dir, mut conn) = stored_log(130, 100);
+        let mut peaks: Vec<u8> = audit_tree_head::table
+            .select(audit_tree_head::peaks)
+            .first(&mut conn)
+            .unwrap();
+        peaks[0] ^= 1;
+        diesel::update(audit_tree_head::table)
+            .set(audit_tree_head::peaks.eq(peaks))
+            .execute(&mut conn)
+            .unwrap();
+        // The first transaction is signed (no checkpoint yet), then every 100 records.
+        let latest: i64 = audit_checkpoints::table
+            .select(diesel::dsl::max(audit_checkpoints::size))
+            .first::<Option<i64>>(&mut conn)
+            .unwrap()
+            .unwrap();
+        assert_eq!(latest, 50);
+        let report = verify_stored(&mut conn);
+        assert!(!report.ok);
+        assert_eq!(report.first_bad_index, Some(50), "{report:?}");
+    }
 }

@@ -10,6 +10,7 @@
     reason = "the harness serves many test modules; each uses a different part"
 )]
 
+mod audit_cli;
 mod auth;
 mod cli;
 mod consents;
