@@ -11,6 +11,7 @@
 )]
 
 mod audit;
+mod audit_cli;
 mod auth;
 mod cli;
 mod consents;
