@@ -19,5 +19,6 @@ mod helpers;
 mod ingest;
 mod policy_cli;
 mod releases;
+mod schema;
 mod service;
 mod tls;
