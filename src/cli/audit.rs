@@ -171,7 +171,12 @@ fn verify_database(config_path: &Path) -> Result<(), Failure> {
 
 /// `audit verify --export FILE --checkpoint FILE --public-key FILE`.
 fn verify_export(export: &Path, checkpoint: &Path, public_key: &Path) -> Result<(), Failure> {
-    let note = read_text(checkpoint, "checkpoint")?;
+    // A note ends with exactly one newline; files saved by other tools often have one more
+    // (or none). Only the signed text counts, so that difference is not worth failing on.
+    let note = format!(
+        "{}\n",
+        read_text(checkpoint, "checkpoint")?.trim_end_matches('\n')
+    );
     let key = read_text(public_key, "public key")?;
     let verifier = parse_verifier(&key, checkpoint_origin(&note))
         .map_err(|e| Failure::Usage(format!("`{}`: {e}", public_key.display())))?;
