@@ -37,7 +37,7 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// Configuration file naming the database.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// First index written (inclusive; default 0).
     #[arg(long, value_name = "INDEX")]
@@ -54,17 +54,17 @@ pub struct ExportArgs {
 #[command(group(clap::ArgGroup::new("source").required(true).args(["config", "export"])))]
 pub struct VerifyArgs {
     /// Verify the database of this configuration, with its audit key.
-    #[arg(long, conflicts_with_all = ["export", "checkpoint", "public_key"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["export", "checkpoint", "public_key"])]
     config: Option<PathBuf>,
     /// NDJSON export to verify (`-` for stdin), as `audit export` writes it from index 0.
-    #[arg(long, requires_all = ["checkpoint", "public_key"])]
+    #[arg(long, value_name = "FILE", requires_all = ["checkpoint", "public_key"])]
     export: Option<PathBuf>,
     /// Signed checkpoint note kept by the auditor (`GET /v1/audit/checkpoint`).
-    #[arg(long, requires = "export")]
+    #[arg(long, value_name = "FILE", requires = "export")]
     checkpoint: Option<PathBuf>,
     /// The log's public key: note verifier key, Ed25519 PEM, or the JSON of
     /// `GET /v1/audit/public-key`.
-    #[arg(long, requires = "export")]
+    #[arg(long, value_name = "FILE", requires = "export")]
     public_key: Option<PathBuf>,
 }
 
