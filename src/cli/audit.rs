@@ -37,7 +37,7 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// Configuration file naming the database.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// First index written (inclusive; default 0).
     #[arg(long, value_name = "INDEX")]
@@ -54,17 +54,17 @@ pub struct ExportArgs {
 #[command(group(clap::ArgGroup::new("source").required(true).args(["config", "export"])))]
 pub struct VerifyArgs {
     /// Verify the database of this configuration, with its audit key.
-    #[arg(long, conflicts_with_all = ["export", "checkpoint", "public_key"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["export", "checkpoint", "public_key"])]
     config: Option<PathBuf>,
     /// NDJSON export to verify (`-` for stdin), as `audit export` writes it from index 0.
-    #[arg(long, requires_all = ["checkpoint", "public_key"])]
+    #[arg(long, value_name = "FILE", requires_all = ["checkpoint", "public_key"])]
     export: Option<PathBuf>,
     /// Signed checkpoint note kept by the auditor (`GET /v1/audit/checkpoint`).
-    #[arg(long, requires = "export")]
+    #[arg(long, value_name = "FILE", requires = "export")]
     checkpoint: Option<PathBuf>,
     /// The log's public key: note verifier key, Ed25519 PEM, or the JSON of
     /// `GET /v1/audit/public-key`.
-    #[arg(long, requires = "export")]
+    #[arg(long, value_name = "FILE", requires = "export")]
     public_key: Option<PathBuf>,
 }
 
@@ -171,7 +171,12 @@ fn verify_database(config_path: &Path) -> Result<(), Failure> {
 
 /// `audit verify --export FILE --checkpoint FILE --public-key FILE`.
 fn verify_export(export: &Path, checkpoint: &Path, public_key: &Path) -> Result<(), Failure> {
-    let note = read_text(checkpoint, "checkpoint")?;
+    // A note ends with exactly one newline; files saved by other tools often have one more
+    // (or none). Only the signed text counts, so that difference is not worth failing on.
+    let note = format!(
+        "{}\n",
+        read_text(checkpoint, "checkpoint")?.trim_end_matches('\n')
+    );
     let key = read_text(public_key, "public key")?;
     let verifier = parse_verifier(&key, checkpoint_origin(&note))
         .map_err(|e| Failure::Usage(format!("`{}`: {e}", public_key.display())))?;

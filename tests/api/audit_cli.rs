@@ -415,6 +415,17 @@ async fn an_untouched_log_verifies_online_and_offline_and_an_independent_tool_ge
     let offline = verify_offline(&export, &checkpoint, &verifier_key);
     assert_eq!(offline.status.code(), Some(0), "{offline:?}");
 
+    // A checkpoint saved with one newline too many (as `sqlite3` prints it) or none.
+    let note = std::fs::read_to_string(&checkpoint).unwrap();
+    for (name, text) in [
+        ("extra.txt", format!("{note}\n")),
+        ("none.txt", note.trim_end().to_string()),
+    ] {
+        std::fs::write(log.path(name), text).unwrap();
+        let offline = verify_offline(&export, &log.path(name), &pem);
+        assert_eq!(offline.status.code(), Some(0), "{name}: {offline:?}");
+    }
+
     // An earlier checkpoint verifies against the same, longer export.
     let (first_size, first_note) = &checkpoints[0];
     let early = log.path("early.txt");
