@@ -118,3 +118,64 @@ async fn metrics_count_releases_withheld_fields_by_reason_and_the_audit_tree_siz
         "policy load, 2 grants, ingest, release, withhold: {size}"
     );
 }
+
+/// PostgreSQL only: SQLite is a local file that cannot be made unreachable while open.
+#[tokio::test]
+async fn an_unreachable_database_answers_503_and_releases_nothing_then_the_gateway_recovers() {
+    let app = spawn_app().await;
+    let crate::helpers::TestDatabase::Postgres {
+        admin_url, name, ..
+    } = &app.database
+    else {
+        eprintln!(
+            "skipped on SQLite: the database file cannot be taken away from open connections"
+        );
+        return;
+    };
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let admin = |sql: String| {
+        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(admin_url).unwrap();
+        diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).unwrap();
+    };
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+    admin(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+    let batch = json!({"transactions": [transaction("t-1", "u-1")]});
+    let response = app.push_transactions(&app.pki.bank_a, &batch).await;
+    let body = problem(response, 503, "not_ready").await;
+    assert!(
+        !body["detail"].as_str().unwrap().contains("terminat"),
+        "no internal detail: {body}"
+    );
+    let ready = app
+        .api_client()
+        .get(format!("{}/readyz", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    let response = app.push_transactions(&app.pki.bank_a, &batch).await;
+    assert_eq!(response.status().as_u16(), 202, "the writer reconnects");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["results"][0]["status"], "accepted",
+        "the refused attempt stored nothing"
+    );
+    assert_eq!(body["results"][0]["releases"].as_array().unwrap().len(), 1);
+    let ready = app
+        .api_client()
+        .get(format!("{}/readyz", app.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
