@@ -126,8 +126,12 @@ impl WriteJob for RevokeConsent {
                 outbox_events::purpose,
             ))
             .load(conn)?;
+        // Data minimisation (CONTRACT §5): a payload that will never be delivered is not kept.
         diesel::update(pending)
-            .set(outbox_events::status.eq("cancelled"))
+            .set((
+                outbox_events::status.eq("cancelled"),
+                outbox_events::data.eq("{}"),
+            ))
             .execute(conn)?;
         tx.audit(
             AuditRecord::new(Kind::ConsentRevoked, actor.clone())
