@@ -133,7 +133,7 @@ impl WriteJob for RevokeConsent {
                 outbox_events::data.eq("{}"),
             ))
             .execute(conn)?;
-        tx.audit(
+        let revoked_index = tx.audit(
             AuditRecord::new(Kind::ConsentRevoked, actor.clone())
                 .user(consent.user_id.clone())
                 .recipient(consent.recipient_id.clone())
@@ -154,7 +154,7 @@ impl WriteJob for RevokeConsent {
             }
             tx.audit(record)?;
         }
-        queue_revoked_event(tx.conn(), &consent, now)?;
+        queue_revoked_event(tx.conn(), &consent, now, revoked_index)?;
         consent.revoked_at = Some(now);
         consent.revoked_by = Some(actor);
         consent.version += 1;
@@ -162,11 +162,13 @@ impl WriteJob for RevokeConsent {
     }
 }
 
-/// Tells the recipient to delete what it received under the consent.
+/// Tells the recipient to delete what it received under the consent. Its `audit.index` is
+/// the `consent.revoked` record's.
 fn queue_revoked_event(
     conn: &mut DbConnection,
     consent: &Consent,
     now: i64,
+    audit_index: u64,
 ) -> Result<(), DbError> {
     diesel::insert_into(outbox_events::table)
         .values((
@@ -182,6 +184,7 @@ fn queue_revoked_event(
             outbox_events::status.eq("pending"),
             outbox_events::attempts.eq(0),
             outbox_events::next_attempt_at.eq(now),
+            outbox_events::audit_index.eq(i64::try_from(audit_index).ok()),
         ))
         .execute(conn)?;
     Ok(())
