@@ -13,6 +13,7 @@
 mod auth;
 mod cli;
 mod consents;
+mod delivery;
 mod helpers;
 mod ingest;
 mod releases;
