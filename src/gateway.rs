@@ -7,9 +7,10 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::audit::{
-    AuditRecord, CheckpointSigner, Kind, RecordAudit, SignDueCheckpoint, SignerError,
+    AuditRecord, CheckpointSigner, Housekeeping, Kind, RecordAudit, SignerError, read_head,
 };
 use crate::config::Config;
 use crate::db::{self, Database, DbError};
@@ -95,13 +96,17 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     tracing::info!(version = policy.version(), "policy set loaded");
     let signer = Arc::new(CheckpointSigner::load(&config.audit)?);
     let database = Database::open(&config.database)?;
+    let tree_size = Arc::new(AtomicU64::new(
+        read_head(&mut database.connect()?, false)?.size(),
+    ));
     let content_hash_key = db::content_hash_key(&mut database.connect()?)?;
     let writer = Writer::start(
         &database,
         WriteContext {
             content_hash_key,
             policy: Arc::clone(&policy),
-            signer,
+            signer: Arc::clone(&signer),
+            tree_size: Arc::clone(&tree_size),
         },
     )?;
     record_policy_load(&writer, &policy);
@@ -115,11 +120,12 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let shared = Shared {
         database: web::Data::new(database),
         writer: web::Data::new(writer),
-        metrics: web::Data::new(Metrics::default()),
+        metrics: web::Data::new(Metrics::new(tree_size)),
         banks: web::Data::new(BankDirectory::new(&config.banks)),
         tokens: web::Data::new(tokens),
         policy: web::Data::from(policy),
         directory: web::Data::new(Directory::new(config)),
+        signer: web::Data::from(signer),
     };
     let workers = config
         .server
@@ -183,7 +189,7 @@ fn spawn_checkpoint_timer(writer: Writer) {
         let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
             ticks.tick().await;
-            match writer.submit(SignDueCheckpoint).await {
+            match writer.submit(Housekeeping).await {
                 Ok(_) => {}
                 Err(crate::writer::WriteError::Stopped) => break,
                 Err(err) => tracing::warn!(error = %err, "periodic checkpoint failed"),

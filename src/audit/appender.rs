@@ -171,6 +171,24 @@ impl Appender {
     }
 }
 
+/// Takes the tree head's lock at the start of a writer transaction. Every writer
+/// transaction appends to the log, so taking this lock FIRST gives all of them one lock
+/// order (no deadlock with consent row locks on PostgreSQL) and, on SQLite, makes the
+/// transaction a writer from its first statement (as `BEGIN IMMEDIATE`), so a second process
+/// on the same file waits for the lock instead of failing on a stale read snapshot.
+pub fn lock_tree(conn: &mut DbConnection) -> Result<(), DbError> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            diesel::sql_query("UPDATE audit_tree_head SET id = id WHERE id = 1").execute(c)?;
+        }
+        DbConnection::Pg(c) => {
+            diesel::sql_query("SELECT id FROM audit_tree_head WHERE id = 1 FOR UPDATE")
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the tree head; with `lock`, holds its row lock until the transaction ends
 /// (PostgreSQL; SQLite's single writer already excludes other appenders).
 pub fn read_head(conn: &mut DbConnection, lock: bool) -> Result<CompactRange, DbError> {

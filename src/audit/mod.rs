@@ -3,12 +3,15 @@
 //! auditors and users make of it.
 
 mod appender;
+mod expiry;
 pub mod primitives;
+mod queries;
 mod record;
+pub mod routes;
 mod signer;
 mod tiles;
 
-pub use appender::{Appender, TreeHead, read_head};
+pub use appender::{Appender, TreeHead, lock_tree, read_head};
 pub use record::{ALL_KINDS, AuditRecord, Kind};
 pub use signer::{CheckpointSigner, MAX_CHECKPOINT_AGE, SignerError};
 pub use tiles::StoredNodes;
@@ -35,11 +38,11 @@ impl WriteJob for RecordAudit {
     }
 }
 
-/// Signs a checkpoint if records have waited 60 s for one (run periodically, so a quiet log
-/// still gets its checkpoint).
-pub struct SignDueCheckpoint;
+/// Periodic upkeep: records consents that have expired (`consent.expired`, once each) and
+/// signs a checkpoint if records have waited 60 s for one, so a quiet log still gets it.
+pub struct Housekeeping;
 
-impl WriteJob for SignDueCheckpoint {
+impl WriteJob for Housekeeping {
     type Outcome = Option<u64>;
 
     fn size(&self) -> usize {
@@ -47,12 +50,59 @@ impl WriteJob for SignDueCheckpoint {
     }
 
     fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Option<u64>, DbError> {
-        let signer = std::sync::Arc::clone(&tx.context.signer);
-        let range = read_head(tx.conn(), true)?;
-        let head = TreeHead {
-            size: range.size(),
-            root: range.root(),
-        };
-        signer.sign_if_due(tx.conn(), head, false)
+        expiry::record_expired(tx)?;
+        sign_checkpoint(tx, false)
     }
+}
+
+/// Signs a checkpoint of the current tree now, unless one of this size exists (a user's
+/// proof needs a checkpoint that covers their record).
+pub struct SignCheckpointNow;
+
+impl WriteJob for SignCheckpointNow {
+    type Outcome = Option<u64>;
+
+    fn size(&self) -> usize {
+        1
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Option<u64>, DbError> {
+        sign_checkpoint(tx, true)
+    }
+}
+
+fn sign_checkpoint(tx: &mut Tx<'_>, force: bool) -> Result<Option<u64>, DbError> {
+    let signer = std::sync::Arc::clone(&tx.context.signer);
+    let range = read_head(tx.conn(), true)?;
+    let head = TreeHead {
+        size: range.size(),
+        root: range.root(),
+    };
+    signer.sign_if_due(tx.conn(), head, force)
+}
+
+/// Records a refused request (`access.denied`) without holding up the refusal: the answer
+/// is a 4xx either way, and a flood of refusals must not queue behind the log.
+pub fn record_denial(req: &actix_web::HttpRequest, record: AuditRecord) {
+    let Some(writer) = req
+        .app_data::<actix_web::web::Data<crate::writer::Writer>>()
+        .cloned()
+    else {
+        tracing::error!("no writer to record a refused request");
+        return;
+    };
+    actix_web::rt::spawn(async move {
+        if let Err(err) = writer.submit(RecordAudit(vec![record])).await {
+            tracing::error!(error = %err, "cannot record a refused request");
+        }
+    });
+}
+
+/// An `access.denied` record for `req` by `actor` with `reason`.
+pub fn denial(req: &actix_web::HttpRequest, actor: impl Into<String>, reason: &str) -> AuditRecord {
+    AuditRecord::new(Kind::AccessDenied, actor).detail(serde_json::json!({
+        "reason": reason,
+        "method": req.method().as_str(),
+        "route": req.match_pattern().unwrap_or_else(|| req.path().chars().take(200).collect()),
+    }))
 }

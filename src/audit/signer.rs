@@ -71,6 +71,15 @@ impl CheckpointSigner {
         self.note.verifier()
     }
 
+    /// The public key as SPKI PEM.
+    pub fn public_key_pem(&self) -> Result<String, String> {
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        self.verifier()
+            .verifying_key()
+            .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .map_err(|e| e.to_string())
+    }
+
     /// The checkpoint origin and note key name.
     pub fn origin(&self) -> &str {
         &self.origin

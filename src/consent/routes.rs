@@ -1,7 +1,7 @@
 //! The consent API (CONTRACT §7). The owner is always the token's `sub`.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::model::ConsentStatus;
@@ -16,13 +16,14 @@ use crate::writer::Writer;
 
 /// `POST /v1/consents`.
 pub async fn grant(
+    req: HttpRequest,
     user: User,
     body: JsonBody,
     policy: web::Data<PolicyEngine>,
     directory: web::Data<Directory>,
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = GrantRequest::parse(&body.0, policy.catalog(), &directory, chrono::Utc::now())?;
+    let request = parse_or_record(&req, &user, &body.0, &policy, &directory).await?;
     let consent = writer
         .submit(GrantConsent {
             user_id: user.principal.subject,
@@ -58,13 +59,13 @@ pub struct Withheld {
 /// `POST /v1/consents/preview`: what each purpose would receive under the live policy, for
 /// the fields the request lists. Creates nothing.
 pub async fn preview(
+    req: HttpRequest,
     user: User,
     body: JsonBody,
     policy: web::Data<PolicyEngine>,
     directory: web::Data<Directory>,
 ) -> Result<HttpResponse, ApiError> {
-    let _ = user;
-    let request = GrantRequest::parse(&body.0, policy.catalog(), &directory, chrono::Utc::now())?;
+    let request = parse_or_record(&req, &user, &body.0, &policy, &directory).await?;
     let purposes: Vec<String> = request
         .purposes
         .iter()
@@ -192,4 +193,54 @@ pub async fn revoke(
 
 fn not_found() -> ApiError {
     ApiError::NotFound("no such consent".to_string())
+}
+
+/// Parses a grant or preview body; a request naming a prohibited purpose is refused AND
+/// recorded (`access.denied`, with the purpose), so auditors can count the attempts.
+async fn parse_or_record(
+    req: &HttpRequest,
+    user: &User,
+    body: &serde_json::Value,
+    policy: &PolicyEngine,
+    directory: &Directory,
+) -> Result<GrantRequest, ApiError> {
+    let parsed = GrantRequest::parse(body, policy.catalog(), directory, chrono::Utc::now());
+    if let Err(ApiError::Unprocessable {
+        code: "forbidden_purpose",
+        ..
+    }) = &parsed
+    {
+        let attempted: Vec<String> = body["purposes"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .filter(|p| crate::policy::is_prohibited(p, policy.catalog()))
+                    .map(|p| p.trim().to_lowercase().chars().take(64).collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let subject = &user.principal.subject;
+        let mut record = crate::audit::denial(req, format!("user:{subject}"), "forbidden_purpose")
+            .user(subject.clone())
+            .detail(serde_json::json!({
+                "reason": "forbidden_purpose",
+                "route": req.match_pattern().unwrap_or_default(),
+                "purposes": attempted,
+            }));
+        if let Some(first) = attempted.first() {
+            record = record.purpose(first.clone());
+        }
+        if let Some(recipient) = body["recipient"].as_str() {
+            record = record.recipient(recipient.chars().take(64).collect::<String>());
+        }
+        // Awaited: the attempt is on the log before the refusal is answered.
+        if let Some(writer) = req.app_data::<web::Data<Writer>>() {
+            writer
+                .submit(crate::audit::RecordAudit(vec![record]))
+                .await?;
+        }
+    }
+    parsed
 }

@@ -245,6 +245,15 @@ impl<S: RequiredScope> FromRequest for Authenticated<S> {
                     _scope: PhantomData,
                 })
             } else {
+                crate::audit::record_denial(
+                    req,
+                    crate::audit::denial(
+                        req,
+                        format!("subject:{}", principal.subject),
+                        "insufficient_scope",
+                    )
+                    .user(principal.subject.clone()),
+                );
                 Err(ApiError::Forbidden {
                     code: "insufficient_scope",
                     detail: format!("this route needs scope `{}`", S::SCOPE),
@@ -261,6 +270,9 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let result = bearer_token(req).and_then(|token| verifier.verify(token));
     result.map_err(|reason| {
         tracing::info!(reason = %reason, path = req.path(), "bearer token refused");
+        // The record says that a token was refused, not why: the reason (which check
+        // failed) is in the log for operators only.
+        crate::audit::record_denial(req, crate::audit::denial(req, "anonymous", "invalid_token"));
         ApiError::Unauthenticated
     })
 }

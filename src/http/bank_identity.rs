@@ -88,6 +88,13 @@ fn identify(req: &HttpRequest) -> Result<AuthenticatedBank, ApiError> {
     let directory = req
         .app_data::<web::Data<BankDirectory>>()
         .ok_or_else(|| ApiError::internal("the bank directory is not configured"))?;
-    let id = directory.bank(pin).ok_or_else(unknown)?;
+    let Some(id) = directory.bank(pin) else {
+        // The pin identifies the certificate to operators without naming anyone.
+        crate::audit::record_denial(
+            req,
+            crate::audit::denial(req, format!("certificate:{pin}"), "unknown_bank"),
+        );
+        return Err(unknown());
+    };
     Ok(AuthenticatedBank { id: id.clone() })
 }

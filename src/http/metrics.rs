@@ -43,7 +43,23 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     /// Batches refused (validation, conflict).
     pub batches_rejected: AtomicU64,
+    /// Release events created.
+    releases: AtomicU64,
+    /// Consent-and-purpose decisions that released nothing.
+    withholds: AtomicU64,
+    /// Fields withheld, by reason.
+    withheld_fields: [AtomicU64; 4],
+    /// Leaves in the audit tree (kept by the writer after each commit).
+    audit_tree_size: std::sync::Arc<AtomicU64>,
 }
+
+/// Withhold reasons in `DecisionStats` order.
+const REASONS: [&str; 4] = [
+    "prohibited_purpose",
+    "no_consent",
+    "not_permitted_by_policy",
+    "field_absent",
+];
 
 impl Metrics {
     fn observe(
@@ -68,6 +84,23 @@ impl Metrics {
                     *count += 1;
                 }
             }
+        }
+    }
+
+    /// Metrics whose audit tree size is read from `tree_size` (kept by the writer).
+    pub fn new(tree_size: std::sync::Arc<AtomicU64>) -> Self {
+        Self {
+            audit_tree_size: tree_size,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a committed batch's decisions.
+    pub fn record_decisions(&self, stats: &crate::ingest::DecisionStats) {
+        self.releases.fetch_add(stats.releases, Ordering::Relaxed);
+        self.withholds.fetch_add(stats.withholds, Ordering::Relaxed);
+        for (counter, n) in self.withheld_fields.iter().zip(stats.withheld_fields) {
+            counter.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -138,6 +171,34 @@ impl Metrics {
             "consentgate_batches_rejected_total",
             "Bank batches refused as a whole.",
             &self.batches_rejected,
+        );
+        counter(
+            &mut out,
+            "consentgate_releases_total",
+            "Release events created (a consent and purpose that released at least one field).",
+            &self.releases,
+        );
+        counter(
+            &mut out,
+            "consentgate_withholds_total",
+            "Consent-and-purpose decisions that released nothing.",
+            &self.withholds,
+        );
+        out.push_str("# HELP consentgate_fields_withheld_total Fields withheld by reason.\n");
+        out.push_str("# TYPE consentgate_fields_withheld_total counter\n");
+        for (reason, n) in REASONS.iter().zip(&self.withheld_fields) {
+            let _ = writeln!(
+                out,
+                "consentgate_fields_withheld_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP consentgate_audit_tree_size Leaves in the audit log's Merkle tree.\n");
+        out.push_str("# TYPE consentgate_audit_tree_size gauge\n");
+        let _ = writeln!(
+            out,
+            "consentgate_audit_tree_size {}",
+            self.audit_tree_size.load(Ordering::Relaxed)
         );
         out
     }

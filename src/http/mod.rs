@@ -24,6 +24,7 @@ pub use json_body::{JsonBody, MAX_BODY_BYTES};
 pub use metrics::Metrics;
 pub use problem::ApiError;
 
+use crate::audit::routes as audit;
 use crate::consent;
 use crate::db::Database;
 use crate::writer::Writer;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub policy: web::Data<crate::policy::PolicyEngine>,
     /// Configured banks and recipients.
     pub directory: web::Data<crate::directory::Directory>,
+    /// Signs audit checkpoints (and publishes its public key).
+    pub signer: web::Data<crate::audit::CheckpointSigner>,
 }
 
 /// Starts the bank listener on `listener` with `tls`; requests get the caller's bank from
@@ -96,6 +99,7 @@ pub fn api_server(
             .app_data(shared.tokens.clone())
             .app_data(shared.policy.clone())
             .app_data(shared.directory.clone())
+            .app_data(shared.signer.clone())
             .wrap(from_fn(metrics::record_api))
             .service(get_only("/healthz", web::get().to(service_routes::healthz)))
             .service(get_only("/readyz", web::get().to(service_routes::readyz)))
@@ -121,6 +125,39 @@ pub fn api_server(
                     .route(web::delete().to(consent::revoke))
                     .default_service(only("GET, DELETE")),
             )
+            .service(get_only("/v1/audit/records", web::get().to(audit::records)))
+            .service(get_only(
+                "/v1/audit/checkpoint",
+                web::get().to(audit::checkpoint),
+            ))
+            .service(get_only(
+                "/v1/audit/checkpoints",
+                web::get().to(audit::checkpoints),
+            ))
+            .service(get_only(
+                "/v1/audit/proof/inclusion",
+                web::get().to(audit::inclusion),
+            ))
+            .service(get_only(
+                "/v1/audit/proof/consistency",
+                web::get().to(audit::consistency),
+            ))
+            .service(get_only(
+                "/v1/audit/reports/purposes",
+                web::get().to(audit::purposes_report),
+            ))
+            .service(get_only(
+                "/v1/audit/public-key",
+                web::get().to(audit::public_key),
+            ))
+            .service(get_only(
+                "/v1/me/access-log",
+                web::get().to(audit::access_log),
+            ))
+            .service(get_only(
+                "/v1/me/proof/{index}",
+                web::get().to(audit::my_proof),
+            ))
             .default_service(web::to(not_found))
     })
     .workers(workers)

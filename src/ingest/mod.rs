@@ -10,6 +10,6 @@ mod response;
 mod routes;
 mod store;
 
-pub use release::{Releasable, Release};
+pub use release::{DecisionStats, Releasable, Release};
 pub use routes::{post_balances, post_transactions};
 pub use store::{ItemStatus, StoreBalances, StoreOutcome, StoreTransactions};

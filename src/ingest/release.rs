@@ -80,6 +80,38 @@ pub struct Release {
     pub withheld: Vec<Withheld>,
 }
 
+/// What a batch's decisions came to, for metrics (read after the commit).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DecisionStats {
+    /// Release events created.
+    pub releases: u64,
+    /// Consent-and-purpose decisions that released nothing.
+    pub withholds: u64,
+    /// Fields withheld, by reason (in `WithholdReason` order).
+    pub withheld_fields: [u64; 4],
+}
+
+impl DecisionStats {
+    fn count(&mut self, withheld: &[Withheld], released: bool) {
+        if released {
+            self.releases += 1;
+        } else {
+            self.withholds += 1;
+        }
+        for w in withheld {
+            let slot = match w.reason {
+                WithholdReason::ProhibitedPurpose => 0,
+                WithholdReason::NoConsent => 1,
+                WithholdReason::NotPermittedByPolicy => 2,
+                WithholdReason::FieldAbsent => 3,
+            };
+            if let Some(n) = self.withheld_fields.get_mut(slot) {
+                *n += 1;
+            }
+        }
+    }
+}
+
 /// A consent with its lists parsed once per batch.
 struct InForce {
     consent: Consent,
@@ -114,6 +146,7 @@ pub fn decide_and_queue<R: Releasable>(
     tx: &mut Tx<'_>,
     bank: &str,
     records: &[&R],
+    stats: &mut DecisionStats,
 ) -> Result<Vec<Vec<Release>>, DbError> {
     if records.is_empty() {
         return Ok(Vec::new());
@@ -193,10 +226,12 @@ pub fn decide_and_queue<R: Releasable>(
                     .detail(record.audit_detail());
                 if released.is_empty() {
                     // Nothing leaves for this consent and purpose: no event, a withhold record.
+                    stats.count(&withheld, false);
                     tx.audit(record_audit.fields(released, withheld))?;
                     continue;
                 }
                 let event_id = uuid::Uuid::now_v7().to_string();
+                stats.count(&withheld, true);
                 let audit_index = tx.audit(
                     record_audit
                         .kind(Kind::Release)

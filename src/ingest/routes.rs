@@ -88,7 +88,10 @@ fn stored_or_conflict(
     key_member: &str,
 ) -> Result<Vec<(ItemStatus, Vec<Release>)>, ApiError> {
     match outcome {
-        StoreOutcome::Stored(statuses) => Ok(statuses),
+        StoreOutcome::Stored(statuses, stats) => {
+            metrics.record_decisions(&stats);
+            Ok(statuses)
+        }
         StoreOutcome::Conflict(positions) => {
             metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
             Err(conflict(&positions, member, key_member))

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 pub use super::idempotency::ItemStatus;
 use super::idempotency::{classify, content_hash};
-use super::release::{Release, decide_and_queue};
+use super::release::{DecisionStats, Release, decide_and_queue};
 use crate::audit::{AuditRecord, Kind};
 use crate::db::DbError;
 use crate::db::schema::{ingested_balances, ingested_transactions};
@@ -20,7 +20,7 @@ const INSERT_CHUNK: usize = 500;
 #[derive(Debug)]
 pub enum StoreOutcome {
     /// Every item is accepted or a duplicate; the new ones and their releases are committed.
-    Stored(Vec<(ItemStatus, Vec<Release>)>),
+    Stored(Vec<(ItemStatus, Vec<Release>)>, DecisionStats),
     /// These positions re-use a key with different content; nothing was written.
     Conflict(Vec<usize>),
 }
@@ -94,8 +94,9 @@ impl WriteJob for StoreTransactions {
         }
         let accepted: Vec<&Transaction> = accepted_items(&self.items, &statuses);
         tx.audit(ingest_record(bank, "transaction", &statuses))?;
-        let releases = decide_and_queue(tx, bank, &accepted)?;
-        Ok(StoreOutcome::Stored(pair(statuses, releases)))
+        let mut stats = DecisionStats::default();
+        let releases = decide_and_queue(tx, bank, &accepted, &mut stats)?;
+        Ok(StoreOutcome::Stored(pair(statuses, releases), stats))
     }
 }
 
@@ -183,8 +184,9 @@ impl WriteJob for StoreBalances {
         }
         let accepted: Vec<&Balance> = accepted_items(&self.items, &statuses);
         tx.audit(ingest_record(bank, "balance", &statuses))?;
-        let releases = decide_and_queue(tx, bank, &accepted)?;
-        Ok(StoreOutcome::Stored(pair(statuses, releases)))
+        let mut stats = DecisionStats::default();
+        let releases = decide_and_queue(tx, bank, &accepted, &mut stats)?;
+        Ok(StoreOutcome::Stored(pair(statuses, releases), stats))
     }
 }
 

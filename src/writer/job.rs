@@ -14,6 +14,8 @@ pub struct WriteContext {
     pub policy: std::sync::Arc<crate::policy::PolicyEngine>,
     /// Signs audit checkpoints.
     pub signer: std::sync::Arc<crate::audit::CheckpointSigner>,
+    /// Leaves in the audit tree as of the last commit (read by `/metrics`).
+    pub tree_size: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One job's view of the writer's open transaction: the connection, the shared context, and

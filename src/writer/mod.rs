@@ -167,15 +167,16 @@ fn commit_group(
         return;
     };
     let together = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
+        crate::audit::lock_tree(conn)?;
         let mut audit = Appender::default();
         for job in group.iter_mut() {
             job.apply(&mut Tx::new(conn, context, &mut audit))?;
         }
-        audit.finish(conn, &context.signer)?;
-        Ok(())
+        audit.finish(conn, &context.signer)
     });
     let err = match together {
-        Ok(()) => {
+        Ok(head) => {
+            publish_tree_size(context, head);
             group.into_iter().for_each(|job| job.committed());
             return;
         }
@@ -203,13 +204,16 @@ fn commit_group(
             continue;
         };
         let alone = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
+            crate::audit::lock_tree(conn)?;
             let mut audit = Appender::default();
             job.apply(&mut Tx::new(conn, context, &mut audit))?;
-            audit.finish(conn, &context.signer)?;
-            Ok(())
+            audit.finish(conn, &context.signer)
         });
         match alone {
-            Ok(()) => job.committed(),
+            Ok(head) => {
+                publish_tree_size(context, head);
+                job.committed();
+            }
             Err(err) => {
                 tracing::error!(error = %err, "write transaction failed");
                 let answer = if connection.still_usable() {
@@ -220,5 +224,12 @@ fn commit_group(
                 job.failed(answer);
             }
         }
+    }
+}
+
+/// Makes the committed tree size visible to `/metrics`.
+fn publish_tree_size(context: &WriteContext, head: Option<crate::audit::TreeHead>) {
+    if let Some(head) = head {
+        context.tree_size.store(head.size, Ordering::Relaxed);
     }
 }

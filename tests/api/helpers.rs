@@ -132,6 +132,8 @@ impl Drop for TestDatabase {
 pub struct Options {
     /// Extra TOML appended to the configuration.
     pub extra_toml: String,
+    /// `audit.checkpoint_every` (default 1000).
+    pub checkpoint_every: Option<u64>,
     /// The `messenger` recipient's `webhook_url` (default: a closed port).
     pub webhook_url: Option<String>,
     /// The `messenger` recipient's `signing_secret` as a TOML value (default: one secret,
@@ -250,6 +252,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         &options.extra_toml,
     );
     let mut text = std::fs::read_to_string(&config_path).unwrap();
+    if let Some(every) = options.checkpoint_every {
+        text = text.replace(
+            "origin = \"consentgate/test\"",
+            &format!("origin = \"consentgate/test\"\ncheckpoint_every = {every}"),
+        );
+    }
     if let Some(url) = &options.webhook_url {
         text = text.replace("\"http://127.0.0.1:9/unused\"", &format!("\"{url}\""));
     }
@@ -541,5 +549,45 @@ impl TestApp {
         let mut conn = self.database.connect();
         let rows: Vec<Count> = diesel::sql_query(sql).load(&mut conn).unwrap();
         rows[0].n
+    }
+}
+
+impl TestApp {
+    /// `GET` a path on the API listener as an auditor (scope `audit`).
+    pub async fn audit_get(&self, path: &str) -> reqwest::Response {
+        self.api_client()
+            .get(format!("{}{path}", self.api_url))
+            .bearer_auth(self.token("auditor-1", "audit"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Every audit record, paging through `GET /v1/audit/records`.
+    pub async fn all_audit_records(&self) -> Vec<Value> {
+        let mut records = Vec::new();
+        let mut after: Option<u64> = None;
+        loop {
+            let path = match after {
+                Some(a) => format!("/v1/audit/records?limit=1000&after_index={a}"),
+                None => "/v1/audit/records?limit=1000".to_string(),
+            };
+            let page: Value = self.audit_get(&path).await.json().await.unwrap();
+            records.extend(page["records"].as_array().unwrap().iter().cloned());
+            match page["next_after_index"].as_u64() {
+                Some(next) => after = Some(next),
+                None => return records,
+            }
+        }
+    }
+
+    /// Starts a second gateway on the same configuration and database (another node).
+    pub async fn spawn_second_node(&self) -> (String, Vec<actix_web::dev::ServerHandle>) {
+        let config = Config::load(&self.config_path).unwrap();
+        let gateway = consentgate::gateway::start(&config).unwrap();
+        let bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
+        let handles = gateway.handles().to_vec();
+        tokio::spawn(gateway.run());
+        (bank_url, handles)
     }
 }

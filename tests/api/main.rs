@@ -10,12 +10,14 @@
     reason = "the harness serves many test modules; each uses a different part"
 )]
 
+mod audit;
 mod auth;
 mod cli;
 mod consents;
 mod delivery;
 mod helpers;
 mod ingest;
+mod policy_cli;
 mod releases;
 mod service;
 mod tls;

@@ -68,3 +68,53 @@ async fn an_unknown_route_is_a_404_problem() {
         .unwrap();
     problem(response, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn metrics_count_releases_withheld_fields_by_reason_and_the_audit_tree_size() {
+    let app = spawn_app().await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor", "transaction.currency"],
+    )
+    .await;
+    app.grant("u-2", "bank-a", &["fraud_alert"], &["balance.as_of"])
+        .await;
+    let batch = json!({"transactions": [transaction("t-1", "u-1"), transaction("t-2", "u-2")]});
+    assert_eq!(
+        app.push_transactions(&app.pki.bank_a, &batch)
+            .await
+            .status()
+            .as_u16(),
+        202
+    );
+    let text = app
+        .api_client()
+        .get(format!("{}/metrics", app.api_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("consentgate_releases_total 1\n"), "{text}");
+    assert!(text.contains("consentgate_withholds_total 1\n"), "{text}");
+    // u-1: 8 of 10 transaction fields not consented; u-2: all 10.
+    assert!(
+        text.contains("consentgate_fields_withheld_total{reason=\"no_consent\"} 18\n"),
+        "{text}"
+    );
+    let size: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("consentgate_audit_tree_size "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stored = app.count_sql("SELECT size AS n FROM audit_tree_head");
+    assert_eq!(size as i64, stored);
+    assert!(
+        size >= 6,
+        "policy load, 2 grants, ingest, release, withhold: {size}"
+    );
+}

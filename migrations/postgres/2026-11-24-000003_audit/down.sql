@@ -1,4 +1,5 @@
 ALTER TABLE outbox_events DROP COLUMN audit_index;
+DROP INDEX consents_by_expiry;
 DROP TABLE audit_checkpoints;
 DROP TABLE audit_tree_head;
 DROP TABLE audit_tiles;

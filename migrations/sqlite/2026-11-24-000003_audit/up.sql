@@ -42,5 +42,8 @@ CREATE TABLE audit_checkpoints (
     created_at BIGINT NOT NULL
 );
 
+-- Expired consents are recorded once (`consent.expired`) by a periodic job.
+CREATE INDEX consents_by_expiry ON consents (expires_at);
+
 -- The audit index of an outbox event's release record (the webhook's `audit.index`).
 ALTER TABLE outbox_events ADD COLUMN audit_index BIGINT;

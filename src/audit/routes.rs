@@ -1,0 +1,505 @@
+//! The auditor API (CONTRACT §9, scope `audit`) and the user's view of their own records.
+//! Every auditor call is itself recorded (`audit.query`) and answered only once that
+//! record is committed.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::queries::{self, RecordFilter};
+use super::record::{AuditRecord, Kind};
+use super::{CheckpointSigner, RecordAudit, SignCheckpointNow};
+use crate::db::Database;
+use crate::domain::FieldError;
+use crate::http::{ApiError, Auditor, User};
+use crate::policy::{PolicyEngine, is_prohibited};
+use crate::writer::Writer;
+
+/// Most records per page.
+const MAX_PAGE: u32 = 1000;
+/// Default records per page.
+const DEFAULT_PAGE: u32 = 100;
+/// Most access-log items per page.
+const MAX_ACCESS_LOG_PAGE: u32 = 500;
+
+/// Records the auditor's query, then runs `read` on a pooled connection.
+async fn audited<T: Send + 'static>(
+    auditor: &Auditor,
+    req: &HttpRequest,
+    writer: &Writer,
+    database: web::Data<Database>,
+    read: impl FnOnce(&mut crate::db::DbConnection) -> Result<T, crate::db::DbError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let record = AuditRecord::new(
+        Kind::AuditQuery,
+        format!("auditor:{}", auditor.principal.subject),
+    )
+    .detail(json!({
+        "route": req.match_pattern().unwrap_or_default(),
+        "query": req.query_string(),
+    }));
+    writer.submit(RecordAudit(vec![record])).await?;
+    Ok(web::block(move || {
+        let mut conn = database.get()?;
+        read(&mut conn)
+    })
+    .await??)
+}
+
+#[derive(Deserialize)]
+pub struct RecordsQuery {
+    after_index: Option<String>,
+    limit: Option<String>,
+    kind: Option<String>,
+    user_id: Option<String>,
+    recipient: Option<String>,
+    purpose: Option<String>,
+    bank: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /v1/audit/records`.
+pub async fn records(
+    auditor: Auditor,
+    req: HttpRequest,
+    query: web::Query<RecordsQuery>,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let filter = RecordFilter {
+        after_index: number(query.after_index.as_deref(), "after_index")?,
+        limit: page_size(query.limit.as_deref(), "limit", DEFAULT_PAGE, MAX_PAGE)?,
+        kind: match query.kind {
+            Some(kind) if Kind::parse(&kind).is_none() => {
+                return Err(bad_parameter("kind", "is not a record kind"));
+            }
+            other => other,
+        },
+        user_id: query.user_id,
+        recipient: query.recipient,
+        purpose: query.purpose,
+        bank: query.bank,
+        since: instant(query.since.as_deref(), "since")?,
+        until: instant(query.until.as_deref(), "until")?,
+    };
+    let page = audited(&auditor, &req, &writer, database, move |conn| {
+        let end = queries::tree_size(conn)?;
+        queries::records(conn, &filter, end)
+    })
+    .await?;
+    let records: Vec<Value> = page
+        .records
+        .iter()
+        .map(|(_, text)| serde_json::from_str(text).unwrap_or(Value::Null))
+        .collect();
+    let mut body = serde_json::Map::new();
+    body.insert("records".to_string(), Value::Array(records));
+    if let Some(next) = page.next_after_index {
+        body.insert("next_after_index".to_string(), json!(next));
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /v1/audit/checkpoint`: the latest signed note, as text.
+pub async fn checkpoint(
+    auditor: Auditor,
+    req: HttpRequest,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let latest = audited(
+        &auditor,
+        &req,
+        &writer,
+        database,
+        queries::latest_checkpoint,
+    )
+    .await?;
+    match latest {
+        Some((_, note)) => Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+            .body(note)),
+        None => Err(ApiError::NotFound(
+            "no checkpoint has been signed yet".to_string(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CheckpointsQuery {
+    after_size: Option<String>,
+}
+
+/// `GET /v1/audit/checkpoints?after_size=`.
+pub async fn checkpoints(
+    auditor: Auditor,
+    req: HttpRequest,
+    query: web::Query<CheckpointsQuery>,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let after = number(query.after_size.as_deref(), "after_size")?.unwrap_or(0);
+    let list = audited(&auditor, &req, &writer, database, move |conn| {
+        queries::checkpoints(conn, after, i64::from(MAX_PAGE))
+    })
+    .await?;
+    let checkpoints: Vec<Value> = list
+        .into_iter()
+        .map(|(size, note)| json!({"size": size, "note": note}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "checkpoints": checkpoints })))
+}
+
+#[derive(Deserialize)]
+pub struct InclusionQuery {
+    index: Option<String>,
+    size: Option<String>,
+}
+
+/// `GET /v1/audit/proof/inclusion?index=&size=`.
+pub async fn inclusion(
+    auditor: Auditor,
+    req: HttpRequest,
+    query: web::Query<InclusionQuery>,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let index = required(number(query.index.as_deref(), "index")?, "index")?;
+    let size = required(number(query.size.as_deref(), "size")?, "size")?;
+    if index >= size {
+        return Err(bad_parameter("index", "must be less than `size`"));
+    }
+    let proof = audited(&auditor, &req, &writer, database, move |conn| {
+        let current = queries::tree_size(conn)?;
+        if size > current {
+            return Ok(None);
+        }
+        queries::inclusion(conn, index, size).map(Some)
+    })
+    .await?
+    .ok_or_else(|| bad_parameter("size", "is larger than the tree"))?;
+    Ok(HttpResponse::Ok().json(json!({ "hashes": encode(&proof) })))
+}
+
+#[derive(Deserialize)]
+pub struct ConsistencyQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/audit/proof/consistency?from=&to=`.
+pub async fn consistency(
+    auditor: Auditor,
+    req: HttpRequest,
+    query: web::Query<ConsistencyQuery>,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let from = required(number(query.from.as_deref(), "from")?, "from")?;
+    let to = required(number(query.to.as_deref(), "to")?, "to")?;
+    if from > to {
+        return Err(bad_parameter("from", "must not exceed `to`"));
+    }
+    let proof = audited(&auditor, &req, &writer, database, move |conn| {
+        let current = queries::tree_size(conn)?;
+        if to > current {
+            return Ok(None);
+        }
+        queries::consistency(conn, from, to).map(Some)
+    })
+    .await?
+    .ok_or_else(|| bad_parameter("to", "is larger than the tree"))?;
+    Ok(HttpResponse::Ok().json(json!({ "hashes": encode(&proof) })))
+}
+
+#[derive(Deserialize)]
+pub struct PeriodQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /v1/audit/reports/purposes`: releases by purpose and recipient, and prohibited-purpose
+/// releases and attempts, all computed from the records.
+pub async fn purposes_report(
+    auditor: Auditor,
+    req: HttpRequest,
+    query: web::Query<PeriodQuery>,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+    policy: web::Data<PolicyEngine>,
+) -> Result<HttpResponse, ApiError> {
+    let since = instant(query.since.as_deref(), "since")?;
+    let until = instant(query.until.as_deref(), "until")?;
+    let counts = audited(&auditor, &req, &writer, database, move |conn| {
+        queries::purpose_counts(conn, since, until)
+    })
+    .await?;
+    let mut by_purpose: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_recipient: BTreeMap<String, i64> = BTreeMap::new();
+    let mut prohibited_releases = 0;
+    let mut prohibited_attempts = 0;
+    for (kind, purpose, recipient, count) in counts {
+        let prohibited = purpose
+            .as_deref()
+            .is_some_and(|p| is_prohibited(p, policy.catalog()));
+        if kind == "release" {
+            *by_purpose.entry(purpose.unwrap_or_default()).or_default() += count;
+            *by_recipient
+                .entry(recipient.unwrap_or_default())
+                .or_default() += count;
+            if prohibited {
+                prohibited_releases += count;
+            }
+        } else if prohibited {
+            prohibited_attempts += count;
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "since": query.since,
+        "until": query.until,
+        "releases_by_purpose": by_purpose,
+        "releases_by_recipient": by_recipient,
+        "prohibited_purpose_releases": prohibited_releases,
+        "prohibited_purpose_attempts": prohibited_attempts,
+    })))
+}
+
+/// `GET /v1/audit/public-key` (unauthenticated): the checkpoint verifier.
+pub async fn public_key(signer: web::Data<CheckpointSigner>) -> Result<HttpResponse, ApiError> {
+    let verifier = signer.verifier();
+    let pem = signer.public_key_pem().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "key_name": signer.origin(),
+        "verifier": verifier.verifier_key(),
+        "public_key_pem": pem,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct AccessLogQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/me/access-log`: the caller's records, newest first, with delivery status.
+pub async fn access_log(
+    user: User,
+    query: web::Query<AccessLogQuery>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_size(
+        query.limit.as_deref(),
+        "limit",
+        DEFAULT_PAGE,
+        MAX_ACCESS_LOG_PAGE,
+    )?;
+    let before = match query.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(
+            decode_cursor(cursor)
+                .ok_or_else(|| bad_parameter("cursor", "is not a cursor from this API"))?,
+        ),
+    };
+    let user_id = user.principal.subject;
+    let (rows, statuses) = web::block(move || -> Result<_, crate::db::DbError> {
+        let mut conn = database.get()?;
+        let rows = queries::user_records(&mut conn, &user_id, before, limit)?;
+        let records: Vec<Value> = rows
+            .iter()
+            .map(|(_, text)| serde_json::from_str(text).unwrap_or(Value::Null))
+            .collect();
+        let event_ids: Vec<&str> = records
+            .iter()
+            .filter_map(|r| r["event_id"].as_str())
+            .collect();
+        let statuses: BTreeMap<String, String> = queries::delivery_status(&mut conn, &event_ids)?
+            .into_iter()
+            .collect();
+        Ok((
+            rows.into_iter()
+                .map(|(i, _)| i)
+                .zip(records)
+                .collect::<Vec<_>>(),
+            statuses,
+        ))
+    })
+    .await??;
+    let full_page = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if full_page {
+        rows.last().map(|(i, _)| encode_cursor(*i))
+    } else {
+        None
+    };
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|(index, record)| access_item(index, &record, &statuses))
+        .collect();
+    let mut body = serde_json::Map::new();
+    body.insert("items".to_string(), Value::Array(items));
+    if let Some(cursor) = next_cursor {
+        body.insert("next_cursor".to_string(), json!(cursor));
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// One access-log item: the record's who/what/why, never a value.
+fn access_item(index: u64, record: &Value, statuses: &BTreeMap<String, String>) -> Value {
+    let mut item = serde_json::Map::new();
+    item.insert("index".to_string(), json!(index));
+    for member in [
+        "ts",
+        "kind",
+        "recipient",
+        "bank",
+        "purpose",
+        "consent_id",
+        "event_id",
+        "released",
+    ] {
+        if let Some(value) = record.get(member) {
+            item.insert(member.to_string(), value.clone());
+        }
+    }
+    if record["kind"] == "release" {
+        let status = record["event_id"]
+            .as_str()
+            .and_then(|id| statuses.get(id))
+            .map_or("delivered", |s| match s.as_str() {
+                "pending" | "sending" => "pending",
+                other => other,
+            });
+        item.insert("delivery".to_string(), json!(status));
+    }
+    Value::Object(item)
+}
+
+/// `GET /v1/me/proof/{index}`: one of the caller's records with its inclusion proof against
+/// the latest checkpoint that covers it (signing one first if none does yet).
+pub async fn my_proof(
+    user: User,
+    index: web::Path<String>,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let index: u64 = index
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such record".to_string()))?;
+    let user_id = user.principal.subject;
+    let read_db = database.clone();
+    let owned = web::block(move || -> Result<_, crate::db::DbError> {
+        let mut conn = read_db.get()?;
+        Ok(queries::record(&mut conn, index)?
+            .filter(|(owner, _)| owner.as_deref() == Some(user_id.as_str())))
+    })
+    .await??;
+    let Some((_, text)) = owned else {
+        return Err(ApiError::NotFound("no such record".to_string()));
+    };
+    let mut covering = read_checkpoint(database.clone(), index).await?;
+    if covering.is_none() {
+        writer.submit(SignCheckpointNow).await?;
+        covering = read_checkpoint(database.clone(), index).await?;
+    }
+    let Some((size, note)) = covering else {
+        return Err(ApiError::internal(
+            "no checkpoint covers a committed record",
+        ));
+    };
+    let proof = web::block(move || {
+        let mut conn = database.get()?;
+        queries::inclusion(&mut conn, index, size)
+    })
+    .await??;
+    let record: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "record": record,
+        "index": index,
+        "checkpoint": note,
+        "hashes": encode(&proof),
+    })))
+}
+
+async fn read_checkpoint(
+    database: web::Data<Database>,
+    index: u64,
+) -> Result<Option<(u64, String)>, ApiError> {
+    Ok(web::block(move || {
+        let mut conn = database.get()?;
+        queries::checkpoint_covering(&mut conn, index + 1)
+    })
+    .await??)
+}
+
+fn encode(hashes: &[super::primitives::Hash]) -> Vec<String> {
+    hashes.iter().map(|h| STANDARD.encode(h)).collect()
+}
+
+fn encode_cursor(index: u64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("before:{index}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<u64> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix("before:")?
+        .parse()
+        .ok()
+}
+
+fn number(value: Option<&str>, name: &str) -> Result<Option<u64>, ApiError> {
+    value
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| bad_parameter(name, "must be a non-negative integer"))
+        })
+        .transpose()
+}
+
+fn required(value: Option<u64>, name: &str) -> Result<u64, ApiError> {
+    value.ok_or_else(|| bad_parameter(name, "is required"))
+}
+
+fn page_size(value: Option<&str>, name: &str, default: u32, max: u32) -> Result<u32, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(bad_parameter(
+                name,
+                &format!("must be an integer from 1 to {max}"),
+            )),
+        },
+    }
+}
+
+fn instant(value: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_micros())
+                .map_err(|_| bad_parameter(name, "must be an RFC 3339 timestamp"))
+        })
+        .transpose()
+}
+
+/// A bad query parameter: 422 naming it (the pointer names the parameter, RFC 9457 style).
+fn bad_parameter(name: &str, detail: &str) -> ApiError {
+    ApiError::Unprocessable {
+        code: "invalid_field",
+        detail: format!("query parameter `{name}` {detail}"),
+        errors: vec![FieldError {
+            pointer: format!("#/query/{name}"),
+            detail: detail.to_string(),
+        }],
+    }
+}

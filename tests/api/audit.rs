@@ -1,0 +1,546 @@
+//! The audit log through its API: every decision and access recorded, never a value;
+//! proofs that verify with an independent implementation; users see only their records.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{
+    ALL_FIELDS, Options, TestApp, problem, spawn_app, spawn_app_with, transaction,
+};
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// RFC 9162 §2.1.3.2, written here independently of the gateway's code.
+fn verify_inclusion(
+    leaf_input: &[u8],
+    index: u64,
+    size: u64,
+    proof: &[[u8; 32]],
+    root: &[u8; 32],
+) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut f_n, mut s_n) = (index, size - 1);
+    let mut r = sha256(&[&[0], leaf_input]);
+    for p in proof {
+        if s_n == 0 {
+            return false;
+        }
+        if f_n & 1 == 1 || f_n == s_n {
+            r = sha256(&[&[1], p, &r]);
+            if f_n & 1 == 0 {
+                while f_n & 1 == 0 && f_n != 0 {
+                    f_n >>= 1;
+                    s_n >>= 1;
+                }
+            }
+        } else {
+            r = sha256(&[&[1], &r, p]);
+        }
+        f_n >>= 1;
+        s_n >>= 1;
+    }
+    s_n == 0 && &r == root
+}
+
+/// The size and root of a C2SP checkpoint note (its signature is checked separately).
+fn checkpoint_body(note: &str) -> (String, u64, [u8; 32]) {
+    let mut lines = note.lines();
+    let origin = lines.next().unwrap().to_string();
+    let size = lines.next().unwrap().parse().unwrap();
+    let root: [u8; 32] = STANDARD
+        .decode(lines.next().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    (origin, size, root)
+}
+
+fn hashes(body: &Value) -> Vec<[u8; 32]> {
+    body["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Canonical JSON as the gateway exports it (keys sorted; our records hold ASCII keys only).
+fn canonical(value: &Value) -> String {
+    consentgate::audit::primitives::canonicalize(value).unwrap()
+}
+
+async fn busy_day(app: &TestApp) {
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert", "finance_tracking"],
+        &ALL_FIELDS,
+    )
+    .await;
+    app.grant(
+        "u-2",
+        "bank-a",
+        &["fraud_alert"],
+        &["balance.available_minor"],
+    )
+    .await;
+    let mut txn = transaction("t-1", "u-1");
+    txn["merchant_name"] = json!("Zyxwv Unique Cafe");
+    txn["amount_minor"] = json!(987_654_321);
+    let response = app
+        .push_transactions(
+            &app.pki.bank_a,
+            &json!({"transactions": [txn, transaction("t-2", "u-2")]}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 202);
+}
+
+#[tokio::test]
+async fn every_decision_is_recorded_and_no_record_holds_a_released_value() {
+    let app = spawn_app().await;
+    busy_day(&app).await;
+    let records = app.all_audit_records().await;
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "policy.loaded",
+        "consent.granted",
+        "ingest",
+        "release",
+        "withhold",
+    ] {
+        assert!(kinds.contains(&kind), "no `{kind}` record in {kinds:?}");
+    }
+    for (position, record) in records.iter().enumerate() {
+        assert_eq!(
+            record["index"], position as u64,
+            "indexes are dense and ordered"
+        );
+    }
+    let release = records
+        .iter()
+        .find(|r| r["kind"] == "release" && r["purpose"] == "fraud_alert")
+        .unwrap();
+    assert_eq!(release["actor"], "bank:bank-a");
+    assert_eq!(release["user_id"], "u-1");
+    assert_eq!(release["recipient"], "messenger");
+    assert!(
+        release["policy_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(
+        release["released"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("transaction.merchant_name"))
+    );
+    let withhold = records.iter().find(|r| r["kind"] == "withhold").unwrap();
+    assert_eq!(withhold["user_id"], "u-2");
+    assert!(
+        withhold["withheld"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["reason"] == "no_consent")
+    );
+    let everything = serde_json::to_string(&records).unwrap();
+    for value in ["Zyxwv", "987654321", "4242", "Oakland", "Blue Bottle"] {
+        assert!(
+            !everything.contains(value),
+            "a released value `{value}` is in the audit log"
+        );
+    }
+}
+
+#[tokio::test]
+async fn records_page_and_filter_and_each_auditor_query_is_itself_recorded() {
+    let app = spawn_app().await;
+    busy_day(&app).await;
+    let first: Value = app
+        .audit_get("/v1/audit/records?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["records"].as_array().unwrap().len(), 2);
+    assert_eq!(first["next_after_index"], 1);
+    let second: Value = app
+        .audit_get("/v1/audit/records?limit=2&after_index=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["records"][0]["index"], 2);
+
+    let releases: Value = app
+        .audit_get("/v1/audit/records?kind=release&user_id=u-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let releases = releases["records"].as_array().unwrap();
+    assert_eq!(releases.len(), 2, "fraud_alert and finance_tracking");
+    assert!(
+        releases
+            .iter()
+            .all(|r| r["kind"] == "release" && r["user_id"] == "u-1")
+    );
+
+    let queries: Value = app
+        .audit_get("/v1/audit/records?kind=audit.query")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let queries = queries["records"].as_array().unwrap();
+    assert_eq!(
+        queries.len(),
+        4,
+        "the four earlier calls, not this one: {queries:?}"
+    );
+    assert_eq!(queries[0]["actor"], "auditor:auditor-1");
+
+    problem(
+        app.audit_get("/v1/audit/records?limit=0").await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    problem(
+        app.audit_get("/v1/audit/records?kind=bogus").await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    let user_token = app.token("u-1", "consents");
+    let response = app
+        .api_client()
+        .get(format!("{}/v1/audit/records", app.api_url))
+        .bearer_auth(user_token)
+        .send()
+        .await
+        .unwrap();
+    problem(response, 403, "insufficient_scope").await;
+}
+
+#[tokio::test]
+async fn refused_requests_are_recorded_as_access_denied() {
+    let app = spawn_app().await;
+    let response = app
+        .api_client()
+        .get(format!("{}/v1/consents", app.api_url))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = app
+        .post_consent(
+            "u-1",
+            &json!({"recipient": "messenger", "bank": "bank-a", "purposes": ["Advertising.targeted"], "fields": ["transaction.amount_minor"]}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    app.push_transactions(
+        &app.pki.unregistered,
+        &json!({"transactions": [transaction("t-1", "u-1")]}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let records = app.all_audit_records().await;
+        let reasons: Vec<&str> = records
+            .iter()
+            .filter(|r| r["kind"] == "access.denied")
+            .filter_map(|r| r["detail"]["reason"].as_str())
+            .collect();
+        if ["invalid_token", "forbidden_purpose", "unknown_bank"]
+            .iter()
+            .all(|r| reasons.contains(r))
+        {
+            let attempt = records
+                .iter()
+                .find(|r| r["detail"]["reason"] == "forbidden_purpose")
+                .unwrap();
+            assert_eq!(attempt["purpose"], "advertising.targeted");
+            assert_eq!(attempt["user_id"], "u-1");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "denials not recorded: {reasons:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
+    let app = spawn_app_with(Options {
+        checkpoint_every: Some(3),
+        ..Options::default()
+    })
+    .await;
+    busy_day(&app).await;
+    let key: Value = app
+        .api_client()
+        .get(format!("{}/v1/audit/public-key", app.api_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["key_name"], "consentgate/test");
+    let verifier =
+        consentgate::audit::primitives::NoteVerifier::parse(key["verifier"].as_str().unwrap())
+            .unwrap();
+
+    let note = app
+        .audit_get("/v1/audit/checkpoint")
+        .await
+        .text()
+        .await
+        .unwrap();
+    verifier.open(&note).unwrap();
+    let (origin, size, root) = checkpoint_body(&note);
+    assert_eq!(origin, "consentgate/test");
+    assert!(size >= 3);
+    let records = app.all_audit_records().await;
+    for index in 0..size {
+        let proof: Value = app
+            .audit_get(&format!(
+                "/v1/audit/proof/inclusion?index={index}&size={size}"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let leaf = canonical(&records[index as usize]);
+        assert!(
+            verify_inclusion(leaf.as_bytes(), index, size, &hashes(&proof), &root),
+            "leaf {index}"
+        );
+        let mut tampered = leaf.clone().into_bytes();
+        tampered[2] ^= 1;
+        assert!(!verify_inclusion(
+            &tampered,
+            index,
+            size,
+            &hashes(&proof),
+            &root
+        ));
+    }
+
+    let list: Value = app
+        .audit_get("/v1/audit/checkpoints")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list = list["checkpoints"].as_array().unwrap();
+    assert!(list.len() >= 2, "{list:?}");
+    let sizes: Vec<u64> = list.iter().map(|c| c["size"].as_u64().unwrap()).collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] < w[1]),
+        "sizes only grow: {sizes:?}"
+    );
+    let (from, to) = (sizes[0], *sizes.last().unwrap());
+    let proof: Value = app
+        .audit_get(&format!("/v1/audit/proof/consistency?from={from}&to={to}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let old_root = checkpoint_body(list[0]["note"].as_str().unwrap()).2;
+    let new_root = checkpoint_body(list.last().unwrap()["note"].as_str().unwrap()).2;
+    assert!(consentgate::audit::primitives::verify_consistency(
+        from,
+        to,
+        &old_root,
+        &new_root,
+        &hashes(&proof)
+    ));
+    problem(
+        app.audit_get("/v1/audit/proof/inclusion?index=5&size=5")
+            .await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    problem(
+        app.audit_get("/v1/audit/proof/inclusion?index=0&size=999999")
+            .await,
+        422,
+        "invalid_field",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_sees_their_own_records_with_delivery_status_and_a_proof_of_each() {
+    let app = spawn_app().await;
+    busy_day(&app).await;
+    let log: Value = app
+        .get_as("u-1", "/v1/me/access-log")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = log["items"].as_array().unwrap();
+    let releases: Vec<&Value> = items.iter().filter(|i| i["kind"] == "release").collect();
+    assert_eq!(releases.len(), 2);
+    assert!(
+        releases
+            .iter()
+            .all(|r| r["delivery"] == "pending" && r["recipient"] == "messenger")
+    );
+    let indexes: Vec<u64> = items.iter().map(|i| i["index"].as_u64().unwrap()).collect();
+    assert!(
+        indexes.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {indexes:?}"
+    );
+    assert!(log.get("next_cursor").is_none());
+
+    let page: Value = app
+        .get_as("u-1", "/v1/me/access-log?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next: Value = app
+        .get_as("u-1", &format!("/v1/me/access-log?limit=1&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(next["items"][0]["index"], json!(indexes[1]));
+
+    let index = releases[0]["index"].as_u64().unwrap();
+    let proof: Value = app
+        .get_as("u-1", &format!("/v1/me/proof/{index}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(proof["index"], index);
+    let (_, size, root) = checkpoint_body(proof["checkpoint"].as_str().unwrap());
+    assert!(size > index);
+    let leaf = canonical(&proof["record"]);
+    assert!(verify_inclusion(
+        leaf.as_bytes(),
+        index,
+        size,
+        &hashes(&proof),
+        &root
+    ));
+
+    problem(
+        app.get_as("u-2", &format!("/v1/me/proof/{index}")).await,
+        404,
+        "not_found",
+    )
+    .await;
+    let other: Value = app
+        .get_as("u-2", "/v1/me/access-log")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        other["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["index"] != json!(index))
+    );
+}
+
+#[tokio::test]
+async fn the_purposes_report_counts_releases_and_prohibited_attempts_from_the_records() {
+    let app = spawn_app().await;
+    busy_day(&app).await;
+    for spelling in ["advertising", " Marketing "] {
+        let response = app
+            .post_consent(
+                "u-3",
+                &json!({"recipient": "messenger", "bank": "bank-a", "purposes": [spelling], "fields": ["transaction.amount_minor"]}),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 422);
+    }
+    let report: Value = app
+        .audit_get("/v1/audit/reports/purposes")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["releases_by_purpose"]["fraud_alert"], 1);
+    assert_eq!(report["releases_by_purpose"]["finance_tracking"], 1);
+    assert_eq!(report["releases_by_recipient"]["messenger"], 2);
+    assert_eq!(report["prohibited_purpose_releases"], 0);
+    assert_eq!(report["prohibited_purpose_attempts"], 2);
+}
+
+#[tokio::test]
+async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
+    let app = spawn_app().await;
+    let (second_bank_url, _handles) = app.spawn_second_node().await;
+    let mut tasks = Vec::new();
+    for node in 0..2 {
+        for worker in 0..4 {
+            let client = app.bank_client(&app.pki.bank_a);
+            let url = if node == 0 {
+                app.bank_url.clone()
+            } else {
+                second_bank_url.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                for n in 0..5 {
+                    let txn = transaction(&format!("n{node}-w{worker}-{n}"), "u-1");
+                    let response = client
+                        .post(format!("{url}/v1/transactions"))
+                        .json(&json!({"transactions": [txn]}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status().as_u16(), 202);
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let records = app.all_audit_records().await;
+    let ingests = records.iter().filter(|r| r["kind"] == "ingest").count();
+    assert_eq!(ingests, 40);
+    for (position, record) in records.iter().enumerate() {
+        assert_eq!(record["index"], position as u64);
+    }
+    let count = app.count_sql("SELECT COUNT(*) AS n FROM audit_records");
+    let size = app.count_sql("SELECT size AS n FROM audit_tree_head");
+    assert_eq!(count, size);
+}
