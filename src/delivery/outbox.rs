@@ -16,7 +16,8 @@
 //! [`LEASE_MARGIN`]). Only the claim holding the token may record the outcome; a claim whose
 //! node died expires with its lease and the event is claimed again (at-least-once). On
 //! PostgreSQL the claim reads with `FOR UPDATE SKIP LOCKED`, so nodes draining one outbox never
-//! claim the same row at once; on SQLite the single writer serialises claims.
+//! claim the same row at once; on SQLite the database's write lock serialises claims (one writer
+//! transaction at a time, even across processes sharing the file).
 //!
 //! Claims, outcomes and revocations all run inside writer transactions, so they are ordered:
 //! an event whose revocation committed first is never claimed. A revocation that commits while
@@ -280,50 +281,6 @@ impl WriteJob for RecordAttempt {
             )?;
         }
         Ok(recorded)
-    }
-}
-
-/// Returns claims left by an earlier run of this process: on SQLite one process owns the
-/// database, so a `sending` event at start was being sent when the process stopped. Its
-/// attempt's outcome is unknown (it is not audited); the event is retried at once.
-pub struct ReleaseStaleClaims;
-
-impl WriteJob for ReleaseStaleClaims {
-    type Outcome = usize;
-
-    fn size(&self) -> usize {
-        1
-    }
-
-    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<usize, DbError> {
-        let now = now_micros();
-        let conn = tx.conn();
-        let released =
-            diesel::update(outbox_events::table.filter(outbox_events::status.eq(SENDING)))
-                .set((
-                    outbox_events::status.eq(PENDING),
-                    outbox_events::claim_token.eq(None::<String>),
-                    outbox_events::next_attempt_at.eq(now),
-                ))
-                .execute(conn)?;
-        diesel::update(
-            outbox_events::table
-                .filter(outbox_events::status.eq(CANCELLED))
-                .filter(outbox_events::claim_token.is_not_null()),
-        )
-        .set(outbox_events::claim_token.eq(None::<String>))
-        .execute(conn)?;
-        // Notices held back for attempts that can no longer be in flight.
-        diesel::update(
-            outbox_events::table
-                .filter(outbox_events::event_type.eq(CONSENT_REVOKED))
-                .filter(outbox_events::status.eq(PENDING))
-                .filter(outbox_events::attempts.eq(0))
-                .filter(outbox_events::next_attempt_at.gt(now)),
-        )
-        .set(outbox_events::next_attempt_at.eq(now))
-        .execute(conn)?;
-        Ok(released)
     }
 }
 

@@ -10,9 +10,9 @@ use tokio::task::JoinSet;
 
 use super::backoff::Backoff;
 use super::metrics::DeliveryMetrics;
-use super::outbox::{self, ClaimDue, Claimed, LEASE_MARGIN, RecordAttempt, ReleaseStaleClaims};
+use super::outbox::{self, ClaimDue, Claimed, LEASE_MARGIN, RecordAttempt};
 use super::sender::Sender;
-use crate::db::{Backend, Database, DbError};
+use crate::db::{Database, DbError};
 use crate::time::now_micros;
 use crate::writer::{WriteError, Writer};
 
@@ -40,13 +40,6 @@ pub(super) struct Context {
 /// Runs until `stop` turns true (or its sender is dropped), then waits for the attempts in
 /// flight to be recorded.
 pub(super) async fn run(context: Arc<Context>, mut stop: watch::Receiver<bool>) {
-    if context.database.backend() == Backend::Sqlite {
-        match context.writer.submit(ReleaseStaleClaims).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(events = n, "released delivery claims of the previous run"),
-            Err(err) => tracing::error!(error = %err, "cannot release stale delivery claims"),
-        }
-    }
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut in_flight = JoinSet::new();
     loop {
