@@ -264,6 +264,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     if let Some(secret) = &options.signing_secret_toml {
         text = text.replace(&format!("\"{WEBHOOK_SECRET}\""), secret);
     }
+    if !options.extra_toml.contains("[delivery]") {
+        // The default webhook URL is a closed port: each event's first attempt fails at once
+        // and the next waits an hour, so a test's audit log is still once attempts settle
+        // (see `TestApp::settle_deliveries`).
+        text.push_str("\n[delivery]\ninitial_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+    }
     std::fs::write(&config_path, text).unwrap();
     let mut app = TestApp {
         dir,
@@ -289,6 +295,23 @@ impl TestApp {
         self.api_url = format!("https://127.0.0.1:{}", gateway.api_addr.port());
         self.handles = gateway.handles().to_vec();
         self.run = Some(tokio::spawn(gateway.run()));
+    }
+
+    /// Waits until every undelivered event has had its first webhook attempt recorded. With
+    /// the default configuration nothing else is attempted for an hour, so the audit log (and
+    /// the tree size) stop changing on their own.
+    pub async fn settle_deliveries(&self) {
+        let started = std::time::Instant::now();
+        while self.count_sql(
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE status IN ('pending', 'sending') AND attempts = 0",
+        ) > 0
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "first webhook attempts not recorded in time"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Stops the gateway: its listeners, then its delivery worker (which records the
