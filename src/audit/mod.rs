@@ -10,11 +10,16 @@ mod record;
 pub mod routes;
 mod signer;
 mod tiles;
+mod verify;
 
 pub use appender::{Appender, TreeHead, lock_tree, read_head};
 pub use record::{ALL_KINDS, AuditRecord, Kind};
 pub use signer::{CheckpointSigner, MAX_CHECKPOINT_AGE, SignerError};
 pub use tiles::StoredNodes;
+pub use verify::{
+    OfflineError, PublicKeyError, VerifyReport, checkpoint_origin, parse_verifier, verify_offline,
+    verify_online,
+};
 
 use crate::db::DbError;
 use crate::writer::{Tx, WriteJob};

@@ -271,6 +271,23 @@ pub async fn purposes_report(
     })))
 }
 
+/// `GET /v1/audit/verify`: recomputes every leaf and root from the stored records and checks
+/// every checkpoint's root and signature with the gateway's audit key.
+pub async fn verify(
+    auditor: Auditor,
+    req: HttpRequest,
+    writer: web::Data<Writer>,
+    database: web::Data<Database>,
+    signer: web::Data<CheckpointSigner>,
+) -> Result<HttpResponse, ApiError> {
+    let verifier = signer.verifier();
+    let report = audited(&auditor, &req, &writer, database, move |conn| {
+        super::verify_online(conn, &verifier, &mut |_, _| {})
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
 /// `GET /v1/audit/public-key` (unauthenticated): the checkpoint verifier.
 pub async fn public_key(signer: web::Data<CheckpointSigner>) -> Result<HttpResponse, ApiError> {
     let verifier = signer.verifier();

@@ -1,6 +1,7 @@
 //! The command line (CONTRACT §2). Exit codes: 0 success, 1 the work failed, 2 bad usage
 //! or bad configuration (the message names the key or file).
 
+mod audit;
 mod dev_pki;
 mod migrate;
 mod policy;
@@ -45,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: policy::Command,
     },
+    /// Export and verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: audit::Command,
+    },
 }
 
 /// A command's failure and the exit code it maps to.
@@ -65,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::DevPki(args) => dev_pki::run(args),
         Command::Token(args) => token::run(args),
         Command::Policy { command } => policy::run(command),
+        Command::Audit { command } => audit::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -146,6 +146,7 @@ pub fn api_server(
                 "/v1/audit/reports/purposes",
                 web::get().to(audit::purposes_report),
             ))
+            .service(get_only("/v1/audit/verify", web::get().to(audit::verify)))
             .service(get_only(
                 "/v1/audit/public-key",
                 web::get().to(audit::public_key),

@@ -546,3 +546,38 @@ async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
     let size = app.count_sql("SELECT size AS n FROM audit_tree_head");
     assert_eq!(count, size);
 }
+
+#[tokio::test]
+async fn online_verify_is_ok_then_finds_a_record_edited_behind_the_gateways_back() {
+    let app = spawn_app_with(Options {
+        checkpoint_every: Some(2),
+        ..Options::default()
+    })
+    .await;
+    busy_day(&app).await;
+    let report: Value = app
+        .audit_get("/v1/audit/verify")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        report["checkpoints_verified"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    let size = report["size"].as_u64().unwrap();
+    assert!(size >= 6);
+    let victim = app.count_sql("SELECT MIN(idx) AS n FROM audit_records WHERE kind = 'release'");
+    app.execute_sql(&format!(
+        "UPDATE audit_records SET record = REPLACE(record, 'transaction.card_last4', 'transaction.card_last5') WHERE idx = {victim}"
+    ));
+    let report: Value = app
+        .audit_get("/v1/audit/verify")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["first_bad_index"], victim, "{report}");
+}

@@ -11,6 +11,7 @@
 )]
 
 mod audit;
+mod audit_cli;
 mod auth;
 mod cli;
 mod consents;
@@ -19,5 +20,6 @@ mod helpers;
 mod ingest;
 mod policy_cli;
 mod releases;
+mod schema;
 mod service;
 mod tls;

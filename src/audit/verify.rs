@@ -1,0 +1,874 @@
+//! Checking the audit log from scratch (CONTRACT §9): online against the database, offline
+//! against an NDJSON export and a checkpoint an auditor kept.
+//!
+//! Both recompute every leaf from the record text and every root with the RFC 9162
+//! hashing of [`super::primitives`], and trust nothing but the Ed25519 key the caller
+//! gives. Both report the FIRST index whose integrity could not be established:
+//!
+//! - a record that fails its own checks (not canonical JCS, a wrong `index` member, a leaf
+//!   hash that differs from the stored hash tile, a gap or an extra row) is named exactly;
+//! - a signed checkpoint that does not verify, or whose root the records do not reproduce
+//!   while every record passed its own checks, is explained by the smallest index it could
+//!   be: the first record after the last checkpoint that did verify (its size). Records
+//!   before it are proven by that checkpoint; which later record changed cannot be told
+//!   from a root alone.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::io::BufRead;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use diesel::connection::SimpleConnection as _;
+use diesel::prelude::*;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use super::primitives::{
+    CompactRange, EMPTY_ROOT, Hash, NoteError, NoteVerifier, RootBuilder, canonicalize, leaf_hash,
+};
+use super::tiles::{TILE_HEIGHT, TILE_WIDTH, decode, load_tile, tile_slot};
+use crate::db::schema::{audit_checkpoints, audit_records, audit_tiles, audit_tree_head};
+use crate::db::{DbConnection, DbError};
+
+/// Records read per query while verifying online.
+pub const VERIFY_PAGE: i64 = 10_000;
+
+/// How often [`verify_offline`] reports progress, in lines.
+pub const OFFLINE_PROGRESS_EVERY: u64 = 100_000;
+
+/// The outcome of a verification, as `GET /v1/audit/verify` and `consentgate audit verify`
+/// show it.
+///
+/// `size` and `root` are what the check recomputed: on success the size and root of the
+/// whole log (online) or of the checkpoint (offline); on failure the records read before
+/// the check stopped and their root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Whether every check passed.
+    pub ok: bool,
+    /// Records hashed into `root`.
+    pub size: u64,
+    /// The recomputed root (base64 in JSON).
+    #[serde(serialize_with = "base64_hash")]
+    pub root: Hash,
+    /// Signed checkpoints whose signature and root were confirmed.
+    pub checkpoints_verified: u64,
+    /// The first index whose integrity could not be established (see the module
+    /// documentation); absent on success, and when an offline checkpoint itself is bad.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_bad_index: Option<u64>,
+    /// What is wrong, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl VerifyReport {
+    /// The root as standard base64, as in checkpoints.
+    pub fn root_base64(&self) -> String {
+        STANDARD.encode(self.root)
+    }
+}
+
+fn base64_hash<S: Serializer>(hash: &Hash, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&STANDARD.encode(hash))
+}
+
+/// Why an offline verification could not run to a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    /// The export could not be read.
+    #[error("cannot read the export at line {line}: {source}")]
+    Read {
+        /// The 0-based line (= index) being read.
+        line: u64,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Why a public key argument could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicKeyError {
+    /// The text is none of the accepted forms.
+    #[error(
+        "not a public key: expected a note verifier key `<name>+<hex id>+<base64>`, an Ed25519 `BEGIN PUBLIC KEY` PEM, or the JSON of `GET /v1/audit/public-key`"
+    )]
+    Unrecognised,
+    /// A verifier key string that does not parse.
+    #[error("note verifier key: {0}")]
+    Verifier(#[from] NoteError),
+    /// A PEM that is not an Ed25519 SubjectPublicKeyInfo.
+    #[error("the PEM public key is not an Ed25519 SubjectPublicKeyInfo: {0}")]
+    Pem(String),
+    /// A PEM key with no name to check signatures under.
+    #[error(
+        "a PEM public key carries no key name and the checkpoint names none; pass the note verifier key string instead"
+    )]
+    NoName,
+}
+
+/// Reads the key an auditor holds: a C2SP note verifier key (`name+hex+base64`), the JSON
+/// document of `GET /v1/audit/public-key` (its `verifier` member), or an Ed25519 SPKI PEM
+/// (`BEGIN PUBLIC KEY`, the `audit.pub` of `dev-pki`).
+///
+/// A PEM key has no name, and a note signature is made under a name; the gateway signs
+/// under its `audit.origin`, the checkpoint's first line, which callers pass as
+/// `origin_hint`.
+pub fn parse_verifier(
+    text: &str,
+    origin_hint: Option<&str>,
+) -> Result<NoteVerifier, PublicKeyError> {
+    let text = text.trim();
+    if text.starts_with("-----BEGIN") {
+        use ed25519_dalek::pkcs8::DecodePublicKey as _;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(text)
+            .map_err(|e| PublicKeyError::Pem(e.to_string()))?;
+        let name = origin_hint.ok_or(PublicKeyError::NoName)?;
+        return Ok(NoteVerifier::new(name, key)?);
+    }
+    if text.starts_with('{') {
+        let document: Value =
+            serde_json::from_str(text).map_err(|_| PublicKeyError::Unrecognised)?;
+        let verifier = document
+            .get("verifier")
+            .and_then(Value::as_str)
+            .ok_or(PublicKeyError::Unrecognised)?;
+        return Ok(NoteVerifier::parse(verifier)?);
+    }
+    if text.contains('+') && !text.contains(char::is_whitespace) {
+        return Ok(NoteVerifier::parse(text)?);
+    }
+    Err(PublicKeyError::Unrecognised)
+}
+
+/// The origin line of a checkpoint note (its first line), whether or not it verifies: the
+/// key name to try with a PEM public key.
+pub fn checkpoint_origin(note: &str) -> Option<&str> {
+    note.split('\n').next().filter(|line| !line.is_empty())
+}
+
+/// Verifies the log in the database: dense indexes `0..size`, every record canonical and
+/// carrying its own index, its filter columns equal to its members, its leaf hash equal to
+/// the stored hash tile, every stored higher tile hash equal to the recomputed subtree,
+/// every signed checkpoint's signature (by `verifier`) and root, and the tree head's size
+/// and root.
+///
+/// Runs in one read-only transaction (REPEATABLE READ on PostgreSQL; SQLite's WAL gives a
+/// snapshot), so a gateway appending meanwhile is neither seen half-way nor blocked. Do not
+/// call it inside another transaction. `progress(done, total)` is called after each page of
+/// [`VERIFY_PAGE`] records.
+pub fn verify_online(
+    conn: &mut DbConnection,
+    verifier: &NoteVerifier,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, DbError> {
+    conn.transaction(|conn| {
+        if let DbConnection::Pg(pg) = conn {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        OnlineWalk::new(verifier).run(conn, progress)
+    })
+}
+
+/// One stored checkpoint row.
+struct StoredCheckpoint {
+    size: u64,
+    root: Vec<u8>,
+    note: String,
+}
+
+/// The first problem found: the index it is reported at and what it is.
+struct Bad {
+    index: u64,
+    problem: String,
+}
+
+impl Bad {
+    fn at(index: u64, problem: String) -> Self {
+        Self { index, problem }
+    }
+}
+
+/// One record row as stored.
+type RecordRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+/// The state of an online verification.
+struct OnlineWalk<'v> {
+    verifier: &'v NoteVerifier,
+    range: CompactRange,
+    checkpoints_verified: u64,
+    /// Size of the last checkpoint that verified: records below it are proven.
+    proven: u64,
+    /// Hash tiles of levels 1 and up, the one in use per level: `level -> (index, hashes)`.
+    upper_tiles: HashMap<u32, (u64, Vec<Hash>)>,
+}
+
+impl<'v> OnlineWalk<'v> {
+    fn new(verifier: &'v NoteVerifier) -> Self {
+        Self {
+            verifier,
+            range: CompactRange::new(),
+            checkpoints_verified: 0,
+            proven: 0,
+            upper_tiles: HashMap::new(),
+        }
+    }
+
+    fn run(
+        mut self,
+        conn: &mut DbConnection,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport, DbError> {
+        let outcome = self.walk(conn, progress)?;
+        let (first_bad_index, problem) = match outcome {
+            Ok(()) => (None, None),
+            Err(bad) => (Some(bad.index), Some(bad.problem)),
+        };
+        Ok(VerifyReport {
+            ok: problem.is_none(),
+            size: self.range.size(),
+            root: self.range.root(),
+            checkpoints_verified: self.checkpoints_verified,
+            first_bad_index,
+            problem,
+        })
+    }
+
+    fn walk(
+        &mut self,
+        conn: &mut DbConnection,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Result<(), Bad>, DbError> {
+        let head = super::read_head(conn, false)?;
+        let head_root: Vec<u8> = audit_tree_head::table
+            .filter(audit_tree_head::id.eq(1))
+            .select(audit_tree_head::root)
+            .first(conn)?;
+        let mut checkpoints = load_checkpoints(conn)?.into_iter().peekable();
+        // INVARIANT: `checkpoints` only holds sizes above `self.range.size()`.
+        while let Some(checkpoint) = checkpoints.next_if(|c| c.size == 0) {
+            if let Err(bad) = self.check_checkpoint(&checkpoint) {
+                return Ok(Err(bad));
+            }
+        }
+        loop {
+            let next = self.range.size();
+            let rows: Vec<RecordRow> = audit_records::table
+                .filter(audit_records::idx.ge(to_i64(next)?))
+                .order(audit_records::idx.asc())
+                .limit(VERIFY_PAGE)
+                .select((
+                    audit_records::idx,
+                    audit_records::ts,
+                    audit_records::kind,
+                    audit_records::user_id,
+                    audit_records::recipient,
+                    audit_records::purpose,
+                    audit_records::bank,
+                    audit_records::record,
+                ))
+                .load(conn)?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            let leaf_tiles = load_leaf_tiles(conn, next, last.0)?;
+            for row in &rows {
+                let index = self.range.size();
+                if let Err(bad) = self.check_row(conn, row, index, head.size(), &leaf_tiles)? {
+                    return Ok(Err(bad));
+                }
+                while let Some(checkpoint) = checkpoints.next_if(|c| c.size == index + 1) {
+                    if let Err(bad) = self.check_checkpoint(&checkpoint) {
+                        return Ok(Err(bad));
+                    }
+                }
+            }
+            progress(self.range.size(), head.size());
+        }
+        let stored = self.range.size();
+        if let Some(checkpoint) = checkpoints.next() {
+            return Ok(Err(Bad::at(
+                stored,
+                format!(
+                    "the checkpoint at size {} covers records that are not stored: the log has {stored} records",
+                    checkpoint.size
+                ),
+            )));
+        }
+        if head.size() != stored {
+            return Ok(Err(Bad::at(
+                stored,
+                format!(
+                    "the tree head counts {} records but {stored} are stored",
+                    head.size()
+                ),
+            )));
+        }
+        let root = self.range.root();
+        if head.root() != root || head_root != root {
+            return Ok(Err(Bad::at(
+                self.proven,
+                "the tree head's root differs from the root of the stored records".to_string(),
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Checks record `index` and appends its leaf.
+    fn check_row(
+        &mut self,
+        conn: &mut DbConnection,
+        row: &RecordRow,
+        index: u64,
+        head_size: u64,
+        leaf_tiles: &[(u64, Vec<Hash>)],
+    ) -> Result<Result<(), Bad>, DbError> {
+        let (idx, ts, kind, user_id, recipient, purpose, bank, text) = row;
+        let idx = u64::try_from(*idx).unwrap_or(u64::MAX);
+        if idx != index {
+            return Ok(Err(Bad::at(index, format!("record {index} is missing"))));
+        }
+        if index >= head_size {
+            return Ok(Err(Bad::at(
+                index,
+                format!("record {index} lies beyond the tree head of {head_size} records"),
+            )));
+        }
+        let record = match check_leaf_text(text.as_bytes(), index) {
+            Ok(record) => record,
+            Err(problem) => return Ok(Err(Bad::at(index, problem))),
+        };
+        let columns = [
+            ("kind", Some(kind.as_str())),
+            ("user_id", user_id.as_deref()),
+            ("recipient", recipient.as_deref()),
+            ("purpose", purpose.as_deref()),
+            ("bank", bank.as_deref()),
+        ];
+        for (member, column) in columns {
+            if record.get(member).and_then(Value::as_str) != column {
+                return Ok(Err(Bad::at(
+                    index,
+                    format!("the `{member}` column of record {index} differs from the record"),
+                )));
+            }
+        }
+        let ts_member = record
+            .get("ts")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_micros());
+        if ts_member != Some(*ts) {
+            return Ok(Err(Bad::at(
+                index,
+                format!("the `ts` column of record {index} differs from the record"),
+            )));
+        }
+        let leaf = leaf_hash(text.as_bytes());
+        let stored = leaf_tiles
+            .iter()
+            .find(|(tile, _)| *tile == index / TILE_WIDTH)
+            .and_then(|(_, hashes)| hashes.get(usize::try_from(index % TILE_WIDTH).ok()?));
+        match stored {
+            Some(stored) if *stored == leaf => {}
+            Some(_) => {
+                return Ok(Err(Bad::at(
+                    index,
+                    format!("record {index} does not match its stored leaf hash"),
+                )));
+            }
+            None => {
+                return Ok(Err(Bad::at(
+                    index,
+                    format!("the leaf hash of record {index} is not stored"),
+                )));
+            }
+        }
+        let mut completed: Vec<(u32, u64, Hash)> = Vec::new();
+        self.range.append(leaf, |level, node, hash| {
+            if level > 0 && level.is_multiple_of(TILE_HEIGHT) {
+                completed.push((level, node, *hash));
+            }
+        });
+        for (level, node, hash) in completed {
+            if !self.stored_node_matches(conn, level, node, &hash)? {
+                let first = node << level;
+                return Ok(Err(Bad::at(
+                    first,
+                    format!(
+                        "the stored hash of the subtree of records {first}..{} differs from those records",
+                        first + (1 << level)
+                    ),
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Whether the hash tile holding node `(level, node)` stores `hash` for it.
+    fn stored_node_matches(
+        &mut self,
+        conn: &mut DbConnection,
+        level: u32,
+        node: u64,
+        hash: &Hash,
+    ) -> Result<bool, DbError> {
+        let Some((tile_level, tile_index, offset)) = tile_slot(level, node) else {
+            return Ok(true);
+        };
+        let (_, tile) = match self.upper_tiles.entry(tile_level) {
+            Entry::Occupied(entry) => {
+                let entry = entry.into_mut();
+                if entry.0 != tile_index {
+                    *entry = (tile_index, load_tile(conn, tile_level, tile_index)?);
+                }
+                entry
+            }
+            Entry::Vacant(entry) => {
+                entry.insert((tile_index, load_tile(conn, tile_level, tile_index)?))
+            }
+        };
+        Ok(tile.get(offset) == Some(hash))
+    }
+
+    /// Opens a checkpoint row's note with the verifier and compares it with the row and
+    /// with the root recomputed at its size.
+    fn check_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), Bad> {
+        let size = checkpoint.size;
+        let bad = |problem: String| Bad::at(self.proven, problem);
+        let opened = self.verifier.open(&checkpoint.note).map_err(|e| {
+            bad(format!(
+                "the checkpoint at size {size} does not verify: {e}"
+            ))
+        })?;
+        if opened.origin() != self.verifier.name() {
+            return Err(bad(format!(
+                "the checkpoint at size {size} is for the log `{}`, not `{}`",
+                opened.origin(),
+                self.verifier.name()
+            )));
+        }
+        if opened.size() != size || opened.root().as_slice() != checkpoint.root.as_slice() {
+            return Err(bad(format!(
+                "the checkpoint stored at size {size} differs from its signed note (size {})",
+                opened.size()
+            )));
+        }
+        if *opened.root() != self.range.root() {
+            return Err(bad(format!(
+                "the records do not reproduce the signed root of the checkpoint at size {size}; the first record it does not prove is at index {}",
+                self.proven
+            )));
+        }
+        self.checkpoints_verified += 1;
+        self.proven = size;
+        Ok(())
+    }
+}
+
+/// Every checkpoint row, smallest first.
+fn load_checkpoints(conn: &mut DbConnection) -> Result<Vec<StoredCheckpoint>, DbError> {
+    let rows: Vec<(i64, Vec<u8>, String)> = audit_checkpoints::table
+        .order(audit_checkpoints::size.asc())
+        .select((
+            audit_checkpoints::size,
+            audit_checkpoints::root,
+            audit_checkpoints::note,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(size, root, note)| {
+            let size = u64::try_from(size)
+                .map_err(|_| DbError::Corrupt("negative checkpoint size".to_string()))?;
+            Ok(StoredCheckpoint { size, root, note })
+        })
+        .collect()
+}
+
+/// The level-0 hash tiles covering records `first..=last`.
+fn load_leaf_tiles(
+    conn: &mut DbConnection,
+    first: u64,
+    last: i64,
+) -> Result<Vec<(u64, Vec<Hash>)>, DbError> {
+    let first_tile = to_i64(first / TILE_WIDTH)?;
+    let last_tile = last.max(0) / to_i64(TILE_WIDTH)?;
+    let rows: Vec<(i64, Vec<u8>)> = audit_tiles::table
+        .filter(audit_tiles::level.eq(0))
+        .filter(audit_tiles::idx.between(first_tile, last_tile))
+        .select((audit_tiles::idx, audit_tiles::hashes))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(index, blob)| Ok((u64::try_from(index).unwrap_or(u64::MAX), decode(&blob)?)))
+        .collect()
+}
+
+/// Verifies an export against a checkpoint: every line canonical JCS carrying its line
+/// number as `index`, the checkpoint's signature by `verifier`, at least as many lines as
+/// the checkpoint's size, and the root of that many first lines equal to its root.
+///
+/// Lines past the checkpoint's size are checked for form only: no signature covers them.
+/// `progress(lines)` is called every [`OFFLINE_PROGRESS_EVERY`] lines and once at the end
+/// with the number of lines read.
+///
+/// A root that differs is reported at index 0 (unless a line fails its own checks): a root
+/// commits to every leaf at once, so an export and one root cannot say which record
+/// changed. An earlier export the auditor kept can: its records must be a prefix of the
+/// new export, line for line, and the first line that differs is the change.
+pub fn verify_offline(
+    mut export: impl BufRead,
+    checkpoint_note: &str,
+    verifier: &NoteVerifier,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, OfflineError> {
+    let failed =
+        |size: u64, root: Hash, first_bad_index: Option<u64>, problem: String| VerifyReport {
+            ok: false,
+            size,
+            root,
+            checkpoints_verified: 0,
+            first_bad_index,
+            problem: Some(problem),
+        };
+    let checkpoint = match verifier.open(checkpoint_note) {
+        Ok(checkpoint) => checkpoint,
+        Err(e) => {
+            return Ok(failed(
+                0,
+                EMPTY_ROOT,
+                None,
+                format!("the checkpoint does not verify: {e}"),
+            ));
+        }
+    };
+    let covered = checkpoint.size();
+    let mut builder = RootBuilder::new();
+    let mut line = Vec::with_capacity(1024);
+    let mut read = 0u64;
+    loop {
+        line.clear();
+        let length = export
+            .read_until(b'\n', &mut line)
+            .map_err(|source| OfflineError::Read { line: read, source })?;
+        if length == 0 {
+            break;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if let Err(problem) = check_leaf_text(text, read) {
+            return Ok(failed(builder.size(), builder.root(), Some(read), problem));
+        }
+        if read < covered {
+            builder.push_leaf_input(text);
+        }
+        read += 1;
+        if read.is_multiple_of(OFFLINE_PROGRESS_EVERY) {
+            progress(read);
+        }
+    }
+    progress(read);
+    if read < covered {
+        return Ok(failed(
+            builder.size(),
+            builder.root(),
+            Some(read),
+            format!("the export has {read} records but the checkpoint covers {covered}"),
+        ));
+    }
+    if builder.root() != *checkpoint.root() {
+        return Ok(failed(
+            builder.size(),
+            builder.root(),
+            Some(0),
+            format!(
+                "the first {covered} records do not reproduce the checkpoint's root; a root cannot tell which record changed (compare with an earlier export to find it)"
+            ),
+        ));
+    }
+    Ok(VerifyReport {
+        ok: true,
+        size: covered,
+        root: builder.root(),
+        checkpoints_verified: 1,
+        first_bad_index: None,
+        problem: None,
+    })
+}
+
+/// Checks one leaf input: JSON, exactly its own canonical form, with `index` equal to its
+/// position. Returns the parsed record.
+fn check_leaf_text(text: &[u8], index: u64) -> Result<Value, String> {
+    let record: Value = serde_json::from_slice(text)
+        .map_err(|e| format!("record {index} is not a JSON text: {e}"))?;
+    let canonical =
+        canonicalize(&record).map_err(|e| format!("record {index} has no canonical form: {e}"))?;
+    if canonical.as_bytes() != text {
+        let hint = if text.ends_with(b"\r") {
+            " (it ends with a carriage return: lines must end with `\\n` only)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "record {index} is not in canonical (RFC 8785) form{hint}"
+        ));
+    }
+    match record.get("index").and_then(Value::as_u64) {
+        Some(found) if found == index => Ok(record),
+        Some(found) => Err(format!("record {index} carries the index {found}")),
+        None => Err(format!("record {index} has no `index` member")),
+    }
+}
+
+fn to_i64(value: u64) -> Result<i64, DbError> {
+    i64::try_from(value).map_err(|_| DbError::Corrupt("index out of range".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::primitives::{Checkpoint, NoteSigner};
+
+    fn signer() -> NoteSigner {
+        NoteSigner::new(
+            "consentgate/unit",
+            ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+        )
+        .unwrap()
+    }
+
+    fn export(n: u64) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                canonicalize(&serde_json::json!({"index": i, "kind": "ingest", "detail": {}}))
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn checkpoint_of(lines: &[String], size: usize) -> String {
+        let mut builder = RootBuilder::new();
+        for line in &lines[..size] {
+            builder.push_leaf_input(line.as_bytes());
+        }
+        signer().sign(&Checkpoint::new("consentgate/unit", size as u64, builder.root()).unwrap())
+    }
+
+    fn run(lines: &[String], note: &str) -> VerifyReport {
+        let text = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        verify_offline(text.as_bytes(), note, &signer().verifier(), &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn an_export_longer_than_its_checkpoint_verifies_its_covered_prefix() {
+        let lines = export(10);
+        let report = run(&lines, &checkpoint_of(&lines, 7));
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.size, 7);
+        assert_eq!(report.checkpoints_verified, 1);
+    }
+
+    #[test]
+    fn the_empty_export_verifies_against_a_checkpoint_of_size_zero() {
+        let report = run(&[], &checkpoint_of(&[], 0));
+        assert!(report.ok);
+        assert_eq!(report.root, EMPTY_ROOT);
+    }
+
+    #[test]
+    fn a_non_canonical_line_is_named() {
+        let mut lines = export(5);
+        let note = checkpoint_of(&lines, 5);
+        lines[3] = lines[3].replace(":", ": ");
+        let report = run(&lines, &note);
+        assert_eq!(report.first_bad_index, Some(3));
+        assert!(report.problem.unwrap().contains("canonical"));
+    }
+
+    #[test]
+    fn a_line_with_another_index_is_named() {
+        let mut lines = export(5);
+        let note = checkpoint_of(&lines, 5);
+        lines.swap(1, 2);
+        assert_eq!(run(&lines, &note).first_bad_index, Some(1));
+    }
+
+    #[test]
+    fn a_short_export_is_reported_at_its_length() {
+        let lines = export(5);
+        let note = checkpoint_of(&lines, 5);
+        assert_eq!(run(&lines[..3], &note).first_bad_index, Some(3));
+    }
+
+    #[test]
+    fn a_changed_canonical_line_is_a_root_mismatch_reported_at_zero() {
+        let mut lines = export(5);
+        let note = checkpoint_of(&lines, 5);
+        lines[4] = lines[4].replace("ingest", "release");
+        let report = run(&lines, &note);
+        assert!(!report.ok);
+        assert_eq!(report.first_bad_index, Some(0));
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_another_key_fails_without_an_index() {
+        let lines = export(3);
+        let other = NoteSigner::new(
+            "consentgate/unit",
+            ed25519_dalek::SigningKey::from_bytes(&[8; 32]),
+        )
+        .unwrap();
+        let note = other.sign(&Checkpoint::new("consentgate/unit", 3, [0; 32]).unwrap());
+        let report = run(&lines, &note);
+        assert!(!report.ok);
+        assert_eq!(report.first_bad_index, None);
+    }
+
+    #[test]
+    fn a_public_key_is_read_in_each_accepted_form() {
+        let verifier = signer().verifier();
+        let key = verifier.verifier_key();
+        assert_eq!(parse_verifier(&format!("{key}\n"), None).unwrap(), verifier);
+        let json = serde_json::json!({"key_name": "consentgate/unit", "verifier": key}).to_string();
+        assert_eq!(parse_verifier(&json, None).unwrap(), verifier);
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        let pem = verifier
+            .verifying_key()
+            .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap();
+        assert_eq!(
+            parse_verifier(&pem, Some("consentgate/unit")).unwrap(),
+            verifier
+        );
+        assert!(matches!(
+            parse_verifier(&pem, None),
+            Err(PublicKeyError::NoName)
+        ));
+        assert!(matches!(
+            parse_verifier("hello", None),
+            Err(PublicKeyError::Unrecognised)
+        ));
+    }
+
+    #[test]
+    fn the_report_serializes_as_the_contract_shows_it() {
+        let report = VerifyReport {
+            ok: true,
+            size: 2,
+            root: [0; 32],
+            checkpoints_verified: 1,
+            first_bad_index: None,
+            problem: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({"ok": true, "size": 2, "root": STANDARD.encode([0; 32]), "checkpoints_verified": 1})
+        );
+    }
+
+    /// A SQLite log of `records` ingest records appended by the real appender in
+    /// transactions of 50, with a checkpoint every `every` records.
+    fn stored_log(records: u64, every: u64) -> (tempfile::TempDir, DbConnection) {
+        use crate::audit::{Appender, AuditRecord, CheckpointSigner, Kind};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+        let target = crate::db::Target::parse(&url).unwrap();
+        crate::db::migrate(&target).unwrap();
+        let mut conn = target.connect().unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signer = CheckpointSigner::new("consentgate/unit", key, every).unwrap();
+        for start in (0..records).step_by(50) {
+            conn.transaction(|conn| {
+                let mut appender = Appender::default();
+                for n in start..(start + 50).min(records) {
+                    let record = AuditRecord::new(Kind::Ingest, "bank:bank-a")
+                        .bank("bank-a")
+                        .detail(serde_json::json!({"n": n}));
+                    appender.append(conn, record)?;
+                }
+                appender.finish(conn, &signer).map(|_| ())
+            })
+            .unwrap();
+        }
+        (dir, conn)
+    }
+
+    fn verify_stored(conn: &mut DbConnection) -> VerifyReport {
+        verify_online(conn, &signer().verifier(), &mut |_, _| {}).unwrap()
+    }
+
+    #[test]
+    fn a_stored_log_of_several_tiles_verifies_with_every_checkpoint() {
+        let (_dir, mut conn) = stored_log(600, 100);
+        let checkpoints: i64 = audit_checkpoints::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let report = verify_stored(&mut conn);
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.size, 600);
+        assert_eq!(report.checkpoints_verified, checkpoints as u64);
+        assert_eq!(
+            report.root,
+            super::super::read_head(&mut conn, false).unwrap().root()
+        );
+    }
+
+    #[test]
+    fn a_changed_subtree_hash_is_found_at_the_subtree_s_first_record() {
+        let (_dir, mut conn) = stored_log(600, 100);
+        let tile = audit_tiles::table
+            .filter(audit_tiles::level.eq(1))
+            .filter(audit_tiles::idx.eq(0));
+        let mut hashes: Vec<u8> = tile.select(audit_tiles::hashes).first(&mut conn).unwrap();
+        hashes[40] ^= 1;
+        diesel::update(tile)
+            .set(audit_tiles::hashes.eq(hashes))
+            .execute(&mut conn)
+            .unwrap();
+        let report = verify_stored(&mut conn);
+        assert_eq!(report.first_bad_index, Some(256), "{report:?}");
+    }
+
+    #[test]
+    fn a_changed_timestamp_column_is_found_at_its_record() {
+        let (_dir, mut conn) = stored_log(120, 100);
+        diesel::update(audit_records::table.filter(audit_records::idx.eq(77)))
+            .set(audit_records::ts.eq(0))
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(verify_stored(&mut conn).first_bad_index, Some(77));
+    }
+
+    #[test]
+    fn a_tree_head_with_another_root_is_found_after_the_last_good_checkpoint() {
+        let (_dir, mut conn) = stored_log(130, 100);
+        let mut peaks: Vec<u8> = audit_tree_head::table
+            .select(audit_tree_head::peaks)
+            .first(&mut conn)
+            .unwrap();
+        peaks[0] ^= 1;
+        diesel::update(audit_tree_head::table)
+            .set(audit_tree_head::peaks.eq(peaks))
+            .execute(&mut conn)
+            .unwrap();
+        // The first transaction is signed (no checkpoint yet), then every 100 records.
+        let latest: i64 = audit_checkpoints::table
+            .select(diesel::dsl::max(audit_checkpoints::size))
+            .first::<Option<i64>>(&mut conn)
+            .unwrap()
+            .unwrap();
+        assert_eq!(latest, 50);
+        let report = verify_stored(&mut conn);
+        assert!(!report.ok);
+        assert_eq!(report.first_bad_index, Some(50), "{report:?}");
+    }
+}
