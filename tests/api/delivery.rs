@@ -149,6 +149,21 @@ fn verify(secret: &str, request: &Received) -> Result<(), standardwebhooks::Webh
         .verify(&request.body, &headers)
 }
 
+/// Checks a received body against the published `schema/webhook-event.schema.json`.
+fn assert_matches_published_schema(body: &Value) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/webhook-event.schema.json"
+    );
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new(), "{body}");
+}
+
 /// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
 async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
@@ -308,6 +323,7 @@ async fn a_release_is_delivered_signed_with_exactly_the_released_members() {
         })
     );
     chrono::DateTime::parse_from_rfc3339(body["created_at"].as_str().unwrap()).unwrap();
+    assert_matches_published_schema(body);
 
     // The payload is not kept once delivered; the audit records stay.
     let row = outbox(&app, event_id);
@@ -512,6 +528,7 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     })
     .await;
     verify(WEBHOOK_SECRET, &notice).unwrap();
+    assert_matches_published_schema(&notice.json);
     let revoked_record = {
         let mut conn = app.database.connect();
         let rows: Vec<AuditRow> = diesel::sql_query(format!(
