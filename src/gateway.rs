@@ -37,6 +37,9 @@ pub enum StartError {
     /// The audit signing key is unusable.
     #[error(transparent)]
     AuditKey(#[from] SignerError),
+    /// Webhook delivery cannot start (`delivery.ca_file`, a recipient's URL or secret).
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -52,7 +55,7 @@ impl StartError {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            Self::Tls(_) | Self::Jwks(_) | Self::Policy(_) | Self::AuditKey(_)
+            Self::Tls(_) | Self::Jwks(_) | Self::Policy(_) | Self::AuditKey(_) | Self::Delivery(_)
         )
     }
 }
@@ -66,6 +69,7 @@ pub struct RunningGateway {
     pub api_addr: SocketAddr,
     bank_server: Server,
     api_server: Server,
+    delivery: crate::delivery::Delivery,
 }
 
 impl RunningGateway {
@@ -77,6 +81,7 @@ impl RunningGateway {
     /// Serves until both listeners stop.
     pub async fn run(self) -> std::io::Result<()> {
         let (bank, api) = futures_util::future::join(self.bank_server, self.api_server).await;
+        self.delivery.stop().await;
         bank.and(api)
     }
 }
@@ -106,6 +111,12 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     )?;
     record_policy_load(&writer, &policy);
     spawn_checkpoint_timer(writer.clone());
+    let delivery = crate::delivery::Delivery::start(
+        &config.delivery,
+        &config.recipients,
+        database.clone(),
+        writer.clone(),
+    )?;
     let shared = Shared {
         database: web::Data::new(database),
         writer: web::Data::new(writer),
@@ -145,6 +156,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
         api_addr,
         bank_server,
         api_server,
+        delivery,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod consent;
 pub mod db;
+pub mod delivery;
 pub mod directory;
 pub mod domain;
 pub mod gateway;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub use secret::Secret;
 pub use sections::{
     AuditConfig, AuthConfig, BankConfig, DatabaseConfig, DeliveryConfig, PoliciesConfig,
-    RecipientConfig, ServerConfig, TlsConfig,
+    RecipientConfig, ServerConfig, TlsConfig, webhook_key,
 };
 
 use serde::Deserialize;

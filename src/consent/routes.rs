@@ -165,10 +165,16 @@ pub async fn get(
 }
 
 /// `DELETE /v1/consents/{id}`: revokes; a second call answers the same body.
+///
+/// Answers only once no webhook attempt under the consent is still in flight (one claimed
+/// before the revocation committed), so that "revoked" means nothing more is sent under it but
+/// the `consent.revoked` notice. The wait is bounded by `delivery.timeout` plus a margin, and
+/// a repeated DELETE waits again.
 pub async fn revoke(
     user: User,
     id: web::Path<String>,
     writer: web::Data<Writer>,
+    database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = writer
         .submit(RevokeConsent {
@@ -177,7 +183,10 @@ pub async fn revoke(
         })
         .await?;
     match outcome {
-        RevokeOutcome::Revoked(consent) => Ok(HttpResponse::Ok().json(consent.view(now_micros()))),
+        RevokeOutcome::Revoked(consent) => {
+            crate::delivery::await_attempts_in_flight(&database, &consent.id).await?;
+            Ok(HttpResponse::Ok().json(consent.view(now_micros())))
+        }
         RevokeOutcome::NotFound => Err(not_found()),
     }
 }

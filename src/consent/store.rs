@@ -8,6 +8,7 @@ use super::request::GrantRequest;
 use crate::audit::{AuditRecord, Kind};
 use crate::db::schema::{consent_history, consents, outbox_events};
 use crate::db::{DbConnection, DbError};
+use crate::delivery::outbox;
 use crate::time::{micros, now_micros};
 use crate::writer::{Tx, WriteJob};
 
@@ -115,21 +116,30 @@ impl WriteJob for RevokeConsent {
             ))
             .execute(conn)?;
         record_history(conn, &consent.id, "revoked", &self.user_id, now)?;
-        // Undelivered events made under this consent are never sent.
-        let pending = outbox_events::table
-            .filter(outbox_events::consent_id.eq(&consent.id))
-            .filter(outbox_events::status.eq("pending"));
-        let cancelled: Vec<(String, String, Option<String>)> = pending
-            .select((
+        // Undelivered events made under this consent are never sent: pending ones, and ones
+        // a delivery worker has claimed (`sending`; an attempt already under way is awaited
+        // by the DELETE handler, see `delivery::await_attempts_in_flight`). RETURNING names
+        // exactly the rows cancelled, even when a worker records an outcome concurrently.
+        // Data minimisation (CONTRACT §5): a payload that will never be delivered is not kept.
+        let mut cancelled: Vec<(String, String, Option<String>)> = crate::on_backend!(conn, |c| {
+            diesel::update(
+                outbox_events::table
+                    .filter(outbox_events::consent_id.eq(&consent.id))
+                    .filter(outbox_events::status.eq_any(outbox::UNDELIVERED)),
+            )
+            .set((
+                outbox_events::status.eq(outbox::CANCELLED),
+                outbox_events::data.eq("{}"),
+            ))
+            .returning((
                 outbox_events::event_id,
                 outbox_events::event_type,
                 outbox_events::purpose,
             ))
-            .load(conn)?;
-        diesel::update(pending)
-            .set(outbox_events::status.eq("cancelled"))
-            .execute(conn)?;
-        tx.audit(
+            .get_results(c)
+        })?;
+        cancelled.sort();
+        let revoked_index = tx.audit(
             AuditRecord::new(Kind::ConsentRevoked, actor.clone())
                 .user(consent.user_id.clone())
                 .recipient(consent.recipient_id.clone())
@@ -150,7 +160,9 @@ impl WriteJob for RevokeConsent {
             }
             tx.audit(record)?;
         }
-        queue_revoked_event(tx.conn(), &consent, now)?;
+        // The notice never overtakes data still being sent under the consent.
+        let notice_due = outbox::revoked_notice_due(tx.conn(), &consent.id, now)?;
+        queue_revoked_event(tx.conn(), &consent, now, notice_due, revoked_index)?;
         consent.revoked_at = Some(now);
         consent.revoked_by = Some(actor);
         consent.version += 1;
@@ -158,11 +170,14 @@ impl WriteJob for RevokeConsent {
     }
 }
 
-/// Tells the recipient to delete what it received under the consent.
+/// Tells the recipient to delete what it received under the consent. Its `audit.index` is
+/// the `consent.revoked` record's.
 fn queue_revoked_event(
     conn: &mut DbConnection,
     consent: &Consent,
     now: i64,
+    due: i64,
+    audit_index: u64,
 ) -> Result<(), DbError> {
     diesel::insert_into(outbox_events::table)
         .values((
@@ -177,7 +192,8 @@ fn queue_revoked_event(
             outbox_events::data.eq("{}"),
             outbox_events::status.eq("pending"),
             outbox_events::attempts.eq(0),
-            outbox_events::next_attempt_at.eq(now),
+            outbox_events::next_attempt_at.eq(due),
+            outbox_events::audit_index.eq(i64::try_from(audit_index).ok()),
         ))
         .execute(conn)?;
     Ok(())

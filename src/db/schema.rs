@@ -99,7 +99,8 @@ diesel::table! {
         created_at -> BigInt,
         /// JSON object of the released members.
         data -> Text,
-        /// `pending`, `delivered`, `cancelled` or `dead_lettered`.
+        /// `pending`, `sending` (claimed by a delivery worker), `delivered`, `cancelled` or
+        /// `dead_lettered`.
         status -> Text,
         /// Delivery attempts made.
         attempts -> Integer,
@@ -107,6 +108,8 @@ diesel::table! {
         next_attempt_at -> BigInt,
         /// Index of the release record in the audit log.
         audit_index -> Nullable<BigInt>,
+        /// The delivery claim allowed to record the attempt in flight (see `delivery::outbox`).
+        claim_token -> Nullable<Text>,
     }
 }
 

@@ -110,6 +110,8 @@ async fn busy_day(app: &TestApp) {
         )
         .await;
     assert_eq!(response.status().as_u16(), 202);
+    // Webhook attempts add records in the background; let them settle.
+    app.settle_deliveries().await;
 }
 
 #[tokio::test]

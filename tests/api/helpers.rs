@@ -28,6 +28,7 @@ pub struct TestApp {
     pub jwt_key: Ed25519Key,
     pub database: TestDatabase,
     handles: Vec<actix_web::dev::ServerHandle>,
+    run: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// The certificates of one test.
@@ -133,7 +134,15 @@ pub struct Options {
     pub extra_toml: String,
     /// `audit.checkpoint_every` (default 1000).
     pub checkpoint_every: Option<u64>,
+    /// The `messenger` recipient's `webhook_url` (default: a closed port).
+    pub webhook_url: Option<String>,
+    /// The `messenger` recipient's `signing_secret` as a TOML value (default: one secret,
+    /// [`WEBHOOK_SECRET`]).
+    pub signing_secret_toml: Option<String>,
 }
+
+/// The default `messenger` signing secret (the Standard Webhooks test-vector secret).
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Writes the test's PKI and configuration into `dir` and returns the config file's path.
 pub fn write_config(
@@ -210,7 +219,7 @@ spki_sha256 = ["{r}"]
 id = "messenger"
 name = "Messenger"
 webhook_url = "http://127.0.0.1:9/unused"
-signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+signing_secret = "{WEBHOOK_SECRET}"
 {extra}
 "#,
         a = pki.bank_a.spki_sha256,
@@ -242,28 +251,85 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         &database.url(),
         &options.extra_toml,
     );
+    let mut text = std::fs::read_to_string(&config_path).unwrap();
     if let Some(every) = options.checkpoint_every {
-        let text = std::fs::read_to_string(&config_path).unwrap().replace(
+        text = text.replace(
             "origin = \"consentgate/test\"",
             &format!("origin = \"consentgate/test\"\ncheckpoint_every = {every}"),
         );
-        std::fs::write(&config_path, text).unwrap();
     }
-    let config = Config::load(&config_path).unwrap();
-    let gateway = consentgate::gateway::start(&config).unwrap();
-    let bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
-    let api_url = format!("https://127.0.0.1:{}", gateway.api_addr.port());
-    let handles = gateway.handles().to_vec();
-    tokio::spawn(gateway.run());
-    TestApp {
+    if let Some(url) = &options.webhook_url {
+        text = text.replace("\"http://127.0.0.1:9/unused\"", &format!("\"{url}\""));
+    }
+    if let Some(secret) = &options.signing_secret_toml {
+        text = text.replace(&format!("\"{WEBHOOK_SECRET}\""), secret);
+    }
+    if !options.extra_toml.contains("[delivery]") {
+        // The default webhook URL is a closed port: each event's first attempt fails at once
+        // and the next waits an hour, so a test's audit log is still once attempts settle
+        // (see `TestApp::settle_deliveries`).
+        text.push_str("\n[delivery]\ninitial_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+    }
+    std::fs::write(&config_path, text).unwrap();
+    let mut app = TestApp {
         dir,
         config_path,
-        bank_url,
-        api_url,
+        bank_url: String::new(),
+        api_url: String::new(),
         pki,
         jwt_key,
         database,
-        handles,
+        handles: Vec::new(),
+        run: None,
+    };
+    app.start_gateway();
+    app
+}
+
+impl TestApp {
+    /// Starts a gateway on the test's configuration and database.
+    pub fn start_gateway(&mut self) {
+        let config = Config::load(&self.config_path).unwrap();
+        let gateway = consentgate::gateway::start(&config).unwrap();
+        self.bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
+        self.api_url = format!("https://127.0.0.1:{}", gateway.api_addr.port());
+        self.handles = gateway.handles().to_vec();
+        self.run = Some(tokio::spawn(gateway.run()));
+    }
+
+    /// Waits until every undelivered event has had its first webhook attempt recorded. With
+    /// the default configuration nothing else is attempted for an hour, so the audit log (and
+    /// the tree size) stop changing on their own.
+    pub async fn settle_deliveries(&self) {
+        let started = std::time::Instant::now();
+        while self.count_sql(
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE status IN ('pending', 'sending') AND attempts = 0",
+        ) > 0
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "first webhook attempts not recorded in time"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the gateway: its listeners, then its delivery worker (which records the
+    /// attempts it has in flight first). The database stays.
+    pub async fn stop_gateway(&mut self) {
+        for handle in std::mem::take(&mut self.handles) {
+            handle.stop(true).await;
+        }
+        if let Some(run) = self.run.take() {
+            run.await.unwrap().unwrap();
+        }
+    }
+
+    /// Stops the gateway and starts a new one on the same configuration and database, as a
+    /// restart of the process would.
+    pub async fn restart(&mut self) {
+        self.stop_gateway().await;
+        self.start_gateway();
     }
 }
 

@@ -15,6 +15,7 @@ mod audit_cli;
 mod auth;
 mod cli;
 mod consents;
+mod delivery;
 mod helpers;
 mod ingest;
 mod policy_cli;

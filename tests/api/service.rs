@@ -89,6 +89,8 @@ async fn metrics_count_releases_withheld_fields_by_reason_and_the_audit_tree_siz
             .as_u16(),
         202
     );
+    // Webhook attempts add records in the background; let them settle.
+    app.settle_deliveries().await;
     let text = app
         .api_client()
         .get(format!("{}/metrics", app.api_url))

@@ -1,0 +1,354 @@
+//! The outbox as the delivery worker sees it: claiming due events, recording each attempt's
+//! outcome with its audit record, and the reads the worker and revocation need.
+//!
+//! States of `outbox_events.status`:
+//!
+//! ```text
+//!   pending ──claim──▶ sending ──2xx──────────────▶ delivered      (payload deleted)
+//!      ▲                  │ ──failure, attempts left──▶ pending (next_attempt_at = back-off)
+//!      │                  │ ──failure, last attempt──▶ dead_lettered (payload deleted)
+//!      └─lease expired────┘
+//!   pending | sending ──revocation──▶ cancelled                    (payload deleted)
+//! ```
+//!
+//! A claim is made in a writer transaction: it moves due events to `sending`, stamps them with a
+//! `claim_token` and sets `next_attempt_at` to the end of a lease (`delivery.timeout` plus
+//! [`LEASE_MARGIN`]). Only the claim holding the token may record the outcome; a claim whose
+//! node died expires with its lease and the event is claimed again (at-least-once). On
+//! PostgreSQL the claim reads with `FOR UPDATE SKIP LOCKED`, so nodes draining one outbox never
+//! claim the same row at once; on SQLite the database's write lock serialises claims (one writer
+//! transaction at a time, even across processes sharing the file).
+//!
+//! Claims, outcomes and revocations all run inside writer transactions, so they are ordered:
+//! an event whose revocation committed first is never claimed. A revocation that commits while
+//! an event is `sending` cancels it but leaves its `claim_token`: that marks an attempt in
+//! flight, which the revocation's answer waits for (see [`in_flight_until`]).
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+use super::sender::AttemptResult;
+use crate::audit::{AuditRecord, Kind};
+use crate::db::schema::outbox_events;
+use crate::db::{DbConnection, DbError};
+use crate::time::now_micros;
+use crate::writer::{Tx, WriteJob};
+
+/// Waiting for delivery (or for its next attempt).
+pub const PENDING: &str = "pending";
+/// Claimed by a worker, attempt under way.
+pub const SENDING: &str = "sending";
+/// Delivered; the payload is gone.
+pub const DELIVERED: &str = "delivered";
+/// Cancelled by a revocation; the payload is gone.
+pub const CANCELLED: &str = "cancelled";
+/// Given up after the last attempt; the payload is gone.
+pub const DEAD_LETTERED: &str = "dead_lettered";
+/// The states a revocation cancels.
+pub const UNDELIVERED: [&str; 2] = [PENDING, SENDING];
+/// The event type that tells a recipient a consent was revoked.
+pub const CONSENT_REVOKED: &str = "consent.revoked";
+
+/// Lease beyond `delivery.timeout`: time to record the outcome through the writer. If the
+/// writer is slower than this, the event may be claimed again and sent twice (at-least-once).
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// An outbox row as the worker sends it.
+/// Fields in the order `ClaimDue` selects them.
+#[derive(Debug, Clone, Queryable)]
+pub struct OutboxEvent {
+    /// UUIDv7; the `webhook-id`.
+    pub event_id: String,
+    /// Recipient id.
+    pub recipient_id: String,
+    /// `transaction.released`, `balance.released` or `consent.revoked`.
+    pub event_type: String,
+    /// The consent it was made under.
+    pub consent_id: String,
+    /// The user the data is about.
+    pub user_id: String,
+    /// The bank the data came from.
+    pub bank_id: String,
+    /// The purpose; none for `consent.revoked`.
+    pub purpose: Option<String>,
+    /// Unix microseconds.
+    pub created_at: i64,
+    /// JSON object of the released members.
+    pub data: String,
+    /// Attempts recorded before this claim.
+    pub attempts: i32,
+    /// Index of the audit record that made the event.
+    pub audit_index: Option<i64>,
+}
+
+/// An event claimed for one attempt.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The event as it was when claimed.
+    pub event: OutboxEvent,
+    /// The claim's token (shared by the events of one claim).
+    pub token: String,
+    /// Unix microseconds at which the claim lapses.
+    pub lease_until: i64,
+}
+
+/// Claims up to `limit` due events: `pending` ones whose `next_attempt_at` has come, and
+/// `sending` ones whose lease has expired.
+pub struct ClaimDue {
+    /// Most events to claim.
+    pub limit: usize,
+    /// How long the claim holds.
+    pub lease: Duration,
+    /// Fixed when the job is made, so a retried transaction claims under the same token.
+    pub token: String,
+}
+
+impl WriteJob for ClaimDue {
+    type Outcome = Vec<Claimed>;
+
+    fn size(&self) -> usize {
+        self.limit
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Vec<Claimed>, DbError> {
+        let now = now_micros();
+        let lease_until = now.saturating_add(micros(self.lease));
+        let limit = i64::try_from(self.limit).unwrap_or(i64::MAX);
+        let due = outbox_events::table
+            .filter(outbox_events::status.eq_any(UNDELIVERED))
+            .filter(outbox_events::next_attempt_at.le(now))
+            .order((
+                outbox_events::next_attempt_at.asc(),
+                outbox_events::event_id.asc(),
+            ))
+            .limit(limit)
+            // A column tuple rather than `as_select()`, which would fix one backend.
+            .select((
+                outbox_events::event_id,
+                outbox_events::recipient_id,
+                outbox_events::event_type,
+                outbox_events::consent_id,
+                outbox_events::user_id,
+                outbox_events::bank_id,
+                outbox_events::purpose,
+                outbox_events::created_at,
+                outbox_events::data,
+                outbox_events::attempts,
+                outbox_events::audit_index,
+            ));
+        let events: Vec<OutboxEvent> = match tx.conn() {
+            DbConnection::Sqlite(c) => due.load(c)?,
+            // Another node's claim holds its rows locked until it commits: skip them rather
+            // than wait, so nodes drain the outbox side by side.
+            DbConnection::Pg(c) => due.for_update().skip_locked().load(c)?,
+        };
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        diesel::update(outbox_events::table.filter(outbox_events::event_id.eq_any(&ids)))
+            .set((
+                outbox_events::status.eq(SENDING),
+                outbox_events::claim_token.eq(&self.token),
+                outbox_events::next_attempt_at.eq(lease_until),
+            ))
+            .execute(tx.conn())?;
+        Ok(events
+            .into_iter()
+            .map(|event| Claimed {
+                event,
+                token: self.token.clone(),
+                lease_until,
+            })
+            .collect())
+    }
+}
+
+/// Records one attempt: the state change and its audit record(s), in one transaction.
+pub struct RecordAttempt {
+    /// What was attempted, under which claim.
+    pub claimed: Claimed,
+    /// How it went.
+    pub result: AttemptResult,
+    /// `delivery.max_attempts`.
+    pub max_attempts: u32,
+    /// The back-off before the next attempt if this one failed (jitter drawn once, so a
+    /// retried transaction schedules the same time).
+    pub retry_in: Duration,
+}
+
+/// What recording an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Delivered; the payload is deleted.
+    Delivered,
+    /// Failed; another attempt is scheduled.
+    RetryScheduled,
+    /// Failed for the last allowed time; dead-lettered.
+    DeadLettered,
+    /// The event was cancelled by a revocation while the attempt was in flight; its state
+    /// stays `cancelled`, the attempt is audited.
+    CancelledInFlight,
+    /// The claim had expired and the event was claimed again; the attempt is audited and the
+    /// newer claim decides the state.
+    ClaimLost,
+}
+
+impl WriteJob for RecordAttempt {
+    type Outcome = Recorded;
+
+    fn size(&self) -> usize {
+        2
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Recorded, DbError> {
+        let now = now_micros();
+        let event = &self.claimed.event;
+        let attempt = event.attempts.saturating_add(1);
+        let last = u32::try_from(attempt).is_ok_and(|n| n >= self.max_attempts);
+        let ours = outbox_events::table
+            .filter(outbox_events::event_id.eq(&event.event_id))
+            .filter(outbox_events::claim_token.eq(&self.claimed.token));
+        let sending = ours.filter(outbox_events::status.eq(SENDING));
+        let conn = tx.conn();
+        let (owned, recorded) = if self.result.is_delivered() {
+            let n = diesel::update(sending)
+                .set((
+                    outbox_events::status.eq(DELIVERED),
+                    outbox_events::data.eq("{}"),
+                    outbox_events::attempts.eq(attempt),
+                    outbox_events::claim_token.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            (n == 1, Recorded::Delivered)
+        } else if last {
+            let n = diesel::update(sending)
+                .set((
+                    outbox_events::status.eq(DEAD_LETTERED),
+                    outbox_events::data.eq("{}"),
+                    outbox_events::attempts.eq(attempt),
+                    outbox_events::claim_token.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            (n == 1, Recorded::DeadLettered)
+        } else {
+            let n = diesel::update(sending)
+                .set((
+                    outbox_events::status.eq(PENDING),
+                    outbox_events::attempts.eq(attempt),
+                    outbox_events::next_attempt_at.eq(now.saturating_add(micros(self.retry_in))),
+                    outbox_events::claim_token.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            (n == 1, Recorded::RetryScheduled)
+        };
+        let recorded = if owned {
+            recorded
+        } else {
+            let released = diesel::update(ours.filter(outbox_events::status.eq(CANCELLED)))
+                .set(outbox_events::claim_token.eq(None::<String>))
+                .execute(conn)?;
+            if released == 1 {
+                schedule_revoked_notice(conn, &event.consent_id, now)?;
+                Recorded::CancelledInFlight
+            } else {
+                Recorded::ClaimLost
+            }
+        };
+        let mut detail = self.result.detail(attempt, &event.event_type);
+        match recorded {
+            Recorded::CancelledInFlight => {
+                detail.insert("cancelled_during_attempt".to_string(), true.into());
+            }
+            Recorded::ClaimLost => {
+                detail.insert("claim_expired".to_string(), true.into());
+            }
+            _ => {}
+        }
+        let kind = if self.result.is_delivered() {
+            Kind::DeliverySucceeded
+        } else {
+            Kind::DeliveryFailed
+        };
+        tx.audit(event_record(kind, event).detail(serde_json::Value::Object(detail)))?;
+        if recorded == Recorded::DeadLettered {
+            tx.audit(
+                event_record(Kind::DeliveryDeadLettered, event).detail(serde_json::json!({
+                    "type": event.event_type,
+                    "attempts": attempt,
+                })),
+            )?;
+        }
+        Ok(recorded)
+    }
+}
+
+/// When the next event falls due (a pending event's next attempt, or a claim's lease end);
+/// `None` when nothing is waiting.
+pub fn next_due(conn: &mut DbConnection) -> Result<Option<i64>, DbError> {
+    Ok(outbox_events::table
+        .filter(outbox_events::status.eq_any(UNDELIVERED))
+        .select(diesel::dsl::min(outbox_events::next_attempt_at))
+        .first(conn)?)
+}
+
+/// The end of the latest lease of an attempt still in flight for an event of `consent_id` that
+/// a revocation cancelled; `None` when there is none. Past that time the gateway sends nothing
+/// more under the consent but its `consent.revoked` notice.
+pub fn in_flight_until(conn: &mut DbConnection, consent_id: &str) -> Result<Option<i64>, DbError> {
+    Ok(outbox_events::table
+        .filter(outbox_events::consent_id.eq(consent_id))
+        .filter(outbox_events::status.eq(CANCELLED))
+        .filter(outbox_events::claim_token.is_not_null())
+        .select(diesel::dsl::max(outbox_events::next_attempt_at))
+        .first(conn)?)
+}
+
+/// When a consent's `consent.revoked` notice may be sent: now, or once the attempts still in
+/// flight under it have ended, so that the notice never overtakes data sent under the consent.
+pub fn revoked_notice_due(
+    conn: &mut DbConnection,
+    consent_id: &str,
+    now: i64,
+) -> Result<i64, DbError> {
+    Ok(in_flight_until(conn, consent_id)?.map_or(now, |until| until.max(now)))
+}
+
+/// Brings a held-back `consent.revoked` notice forward once the attempts it waited for ended.
+fn schedule_revoked_notice(
+    conn: &mut DbConnection,
+    consent_id: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let due = revoked_notice_due(conn, consent_id, now)?;
+    diesel::update(
+        outbox_events::table
+            .filter(outbox_events::consent_id.eq(consent_id))
+            .filter(outbox_events::event_type.eq(CONSENT_REVOKED))
+            .filter(outbox_events::status.eq(PENDING))
+            .filter(outbox_events::attempts.eq(0))
+            .filter(outbox_events::next_attempt_at.gt(due)),
+    )
+    .set(outbox_events::next_attempt_at.eq(due))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// An audit record about `event`, by the gateway.
+fn event_record(kind: Kind, event: &OutboxEvent) -> AuditRecord {
+    let record = AuditRecord::new(kind, "gateway")
+        .user(event.user_id.clone())
+        .recipient(event.recipient_id.clone())
+        .bank(event.bank_id.clone())
+        .consent(event.consent_id.clone())
+        .event(event.event_id.clone());
+    match &event.purpose {
+        Some(purpose) => record.purpose(purpose.clone()),
+        None => record,
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}

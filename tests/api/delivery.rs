@@ -1,0 +1,808 @@
+//! Webhook delivery to a real HTTP receiver on loopback: signatures checked with an
+//! independent implementation (the `standardwebhooks` crate), exactly the released members,
+//! retries with the same `webhook-id`, restarts, revocation, dead-lettering, and the audit
+//! record of every attempt.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use diesel::RunQueryDsl;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, spawn_app_with, transaction};
+
+/// How long any wait may last before the test fails.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Back-off short enough for tests; `max_attempts` high enough not to dead-letter.
+const FAST_RETRIES: &str =
+    "[delivery]\nmax_attempts = 1000\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n";
+
+/// A request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    timestamp: String,
+    signature: String,
+    content_type: String,
+    body: Vec<u8>,
+    json: Value,
+    at: Instant,
+}
+
+/// Decides the answer to a request: its body and how many requests with the same
+/// `webhook-id` came before; returns the status and a delay before answering.
+type Answer = Arc<dyn Fn(&Value, usize) -> (u16, Duration) + Send + Sync>;
+
+#[derive(Clone)]
+struct ReceiverState {
+    requests: Arc<Mutex<Vec<Received>>>,
+    answer: Arc<Mutex<Answer>>,
+}
+
+/// A webhook receiver on 127.0.0.1 that records every request and answers as scripted.
+struct Receiver {
+    url: String,
+    state: ReceiverState,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Receiver {
+    /// Answers 204 until told otherwise.
+    fn start() -> Self {
+        let state = ReceiverState {
+            requests: Arc::new(Mutex::new(Vec::new())),
+            answer: Arc::new(Mutex::new(Arc::new(|_: &Value, _: usize| {
+                (204, Duration::ZERO)
+            }))),
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/hooks/consentgate",
+            listener.local_addr().unwrap().port()
+        );
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { url, state, handle }
+    }
+
+    fn answer_with(
+        &self,
+        answer: impl Fn(&Value, usize) -> (u16, Duration) + Send + Sync + 'static,
+    ) {
+        *self.state.answer.lock().unwrap() = Arc::new(answer);
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    fn requests_for(&self, event_id: &str) -> Vec<Received> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.id == event_id)
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<ReceiverState>,
+) -> HttpResponse {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = header("webhook-id");
+    let (status, delay) = {
+        let mut requests = state.requests.lock().unwrap();
+        let earlier = requests.iter().filter(|r| r.id == id).count();
+        let answer = Arc::clone(&state.answer.lock().unwrap());
+        requests.push(Received {
+            id,
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+            content_type: header("content-type"),
+            body: body.to_vec(),
+            json: json.clone(),
+            at: Instant::now(),
+        });
+        answer(&json, earlier)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+}
+
+/// Verifies a request with the `standardwebhooks` crate (not the gateway's code).
+fn verify(secret: &str, request: &Received) -> Result<(), standardwebhooks::WebhookError> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("webhook-id", request.id.parse().unwrap());
+    headers.insert("webhook-timestamp", request.timestamp.parse().unwrap());
+    headers.insert("webhook-signature", request.signature.parse().unwrap());
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(&request.body, &headers)
+}
+
+/// Checks a received body against the published `schema/webhook-event.schema.json`.
+fn assert_matches_published_schema(body: &Value) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/webhook-event.schema.json"
+    );
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new(), "{body}");
+}
+
+/// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn app_for(receiver: &Receiver, delivery_toml: &str) -> TestApp {
+    spawn_app_with(Options {
+        webhook_url: Some(receiver.url.clone()),
+        extra_toml: delivery_toml.to_string(),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Pushes one transaction of `user` as bank A and returns the event ids of its releases.
+async fn push(app: &TestApp, txn_id: &str, user: &str) -> Vec<String> {
+    let response = app
+        .push_transactions(
+            &app.pki.bank_a,
+            &json!({"transactions": [transaction(txn_id, user)]}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 202);
+    let body: Value = response.json().await.unwrap();
+    body["results"][0]["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[derive(diesel::QueryableByName)]
+struct AuditRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    idx: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    record: String,
+}
+
+/// The audit records that name `event_id`, in index order.
+fn audit_of(app: &TestApp, event_id: &str) -> Vec<Value> {
+    let mut conn = app.database.connect();
+    let rows: Vec<AuditRow> = diesel::sql_query(format!(
+        "SELECT idx, record FROM audit_records WHERE record LIKE '%\"event_id\":\"{event_id}\"%' ORDER BY idx"
+    ))
+    .load(&mut conn)
+    .unwrap();
+    rows.into_iter()
+        .map(|row| {
+            let record: Value = serde_json::from_str(&row.record).unwrap();
+            assert_eq!(record["index"], row.idx);
+            record
+        })
+        .collect()
+}
+
+fn kinds(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[derive(diesel::QueryableByName)]
+struct OutboxRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    data: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    next_attempt_at: i64,
+}
+
+fn outbox(app: &TestApp, event_id: &str) -> OutboxRow {
+    let mut conn = app.database.connect();
+    let mut rows: Vec<OutboxRow> = diesel::sql_query(format!(
+        "SELECT status, attempts, data, next_attempt_at FROM outbox_events WHERE event_id = '{event_id}'"
+    ))
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(rows.len(), 1, "one outbox row for {event_id}");
+    rows.pop().unwrap()
+}
+
+async fn delivered(app: &TestApp, event_id: &str) {
+    eventually(&format!("{event_id} delivered"), || {
+        (outbox(app, event_id).status == "delivered").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_release_is_delivered_signed_with_exactly_the_released_members() {
+    let receiver = Receiver::start();
+    let app = app_for(&receiver, "").await;
+    let consent = app
+        .grant(
+            "u-1",
+            "bank-a",
+            &["fraud_alert"],
+            &[
+                "transaction.amount_minor",
+                "transaction.merchant_name",
+                "transaction.card_last4",
+            ],
+        )
+        .await;
+    let events = push(&app, "t-1", "u-1").await;
+    let [event_id] = events.as_slice() else {
+        panic!("one release expected: {events:?}")
+    };
+    delivered(&app, event_id).await;
+
+    let requests = receiver.requests_for(event_id);
+    assert_eq!(requests.len(), 1, "delivered once");
+    let request = &requests[0];
+    verify(WEBHOOK_SECRET, request).expect("the signature verifies with standardwebhooks");
+    assert!(
+        verify("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", request).is_err(),
+        "another secret must not verify"
+    );
+    assert_eq!(request.content_type, "application/json");
+    let sent_at: i64 = request.timestamp.parse().unwrap();
+    assert!((chrono::Utc::now().timestamp() - sent_at).abs() < 60);
+
+    let body = &request.json;
+    let release = audit_of(&app, event_id)
+        .into_iter()
+        .find(|r| r["kind"] == "release")
+        .unwrap();
+    assert_eq!(
+        body,
+        &json!({
+            "event_id": event_id,
+            "type": "transaction.released",
+            "created_at": body["created_at"],
+            "recipient": "messenger",
+            "user_id": "u-1",
+            "bank": "bank-a",
+            "consent_id": consent["id"],
+            "purpose": "fraud_alert",
+            "data": {"amount_minor": 1299, "merchant_name": "Blue Bottle Coffee", "card_last4": "4242"},
+            "usage": {"purpose": "fraud_alert",
+                      "prohibited_uses": ["advertising", "ad_targeting", "ad_measurement", "marketing",
+                                          "profiling", "cross_selling", "data_sale"]},
+            "audit": {"index": release["index"]},
+        })
+    );
+    chrono::DateTime::parse_from_rfc3339(body["created_at"].as_str().unwrap()).unwrap();
+    assert_matches_published_schema(body);
+
+    // The payload is not kept once delivered; the audit records stay.
+    let row = outbox(&app, event_id);
+    assert_eq!(
+        (row.status.as_str(), row.attempts, row.data.as_str()),
+        ("delivered", 1, "{}")
+    );
+    let records = audit_of(&app, event_id);
+    assert_eq!(kinds(&records), ["release", "delivery.succeeded"]);
+    assert_eq!(
+        records[1]["detail"],
+        json!({"attempt": 1, "type": "transaction.released", "http_status": 204})
+    );
+    assert_eq!(records[1]["consent_id"], consent["id"]);
+    assert_eq!(records[1]["purpose"], "fraud_alert");
+}
+
+#[tokio::test]
+async fn during_a_secret_rotation_the_signature_verifies_with_either_secret() {
+    let receiver = Receiver::start();
+    let new_secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let app = spawn_app_with(Options {
+        webhook_url: Some(receiver.url.clone()),
+        signing_secret_toml: Some(format!("[\"{WEBHOOK_SECRET}\", \"{new_secret}\"]")),
+        ..Options::default()
+    })
+    .await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let events = push(&app, "t-1", "u-1").await;
+    delivered(&app, &events[0]).await;
+    let request = &receiver.requests_for(&events[0])[0];
+    let signatures: Vec<&str> = request.signature.split(' ').collect();
+    assert_eq!(signatures.len(), 2, "{}", request.signature);
+    assert!(signatures.iter().all(|s| s.starts_with("v1,")));
+    verify(WEBHOOK_SECRET, request).expect("the old secret verifies");
+    verify(new_secret, request).expect("the new secret verifies");
+}
+
+#[tokio::test]
+async fn a_receiver_that_fails_then_recovers_gets_the_same_webhook_id_again() {
+    let receiver = Receiver::start();
+    receiver.answer_with(|_, earlier| {
+        if earlier < 2 {
+            (500, Duration::ZERO)
+        } else {
+            (200, Duration::ZERO)
+        }
+    });
+    let app = app_for(&receiver, FAST_RETRIES).await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let events = push(&app, "t-1", "u-1").await;
+    let event_id = &events[0];
+    delivered(&app, event_id).await;
+
+    let requests = receiver.requests_for(event_id);
+    assert_eq!(requests.len(), 3);
+    for request in &requests {
+        assert_eq!(&request.id, event_id);
+        assert_eq!(
+            request.body, requests[0].body,
+            "every attempt sends the same body"
+        );
+        verify(WEBHOOK_SECRET, request).unwrap();
+    }
+    // Back-off: at least half the nominal delay (equal jitter) between attempts.
+    assert!(requests[1].at - requests[0].at >= Duration::from_millis(25));
+    assert!(requests[2].at - requests[1].at >= Duration::from_millis(50));
+
+    let records = audit_of(&app, event_id);
+    assert_eq!(
+        kinds(&records),
+        [
+            "release",
+            "delivery.failed",
+            "delivery.failed",
+            "delivery.succeeded"
+        ]
+    );
+    let details: Vec<&Value> = records[1..].iter().map(|r| &r["detail"]).collect();
+    assert_eq!(
+        details,
+        [
+            &json!({"attempt": 1, "type": "transaction.released", "http_status": 500}),
+            &json!({"attempt": 2, "type": "transaction.released", "http_status": 500}),
+            &json!({"attempt": 3, "type": "transaction.released", "http_status": 200}),
+        ]
+    );
+    assert_eq!(outbox(&app, event_id).attempts, 3);
+}
+
+#[tokio::test]
+async fn undelivered_events_are_delivered_after_a_restart() {
+    let receiver = Receiver::start();
+    receiver.answer_with(|_, _| (503, Duration::ZERO));
+    let mut app = app_for(&receiver, FAST_RETRIES).await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let events = push(&app, "t-1", "u-1").await;
+    let event_id = &events[0];
+    eventually("a failed attempt", || {
+        kinds(&audit_of(&app, event_id))
+            .contains(&"delivery.failed".to_string())
+            .then_some(())
+    })
+    .await;
+
+    app.stop_gateway().await;
+    let row = outbox(&app, event_id);
+    assert_eq!(row.status, "pending", "stopping left the event waiting");
+    assert!(row.attempts >= 1);
+    assert_ne!(row.data, "{}", "the payload is kept until delivered");
+    receiver.answer_with(|_, _| (204, Duration::ZERO));
+
+    app.start_gateway();
+    delivered(&app, event_id).await;
+    let requests = receiver.requests_for(event_id);
+    assert!(requests.len() >= 2);
+    assert!(requests.iter().all(|r| r.body == requests[0].body));
+    verify(WEBHOOK_SECRET, requests.last().unwrap()).unwrap();
+    let records = audit_of(&app, event_id);
+    assert_eq!(records.last().unwrap()["kind"], "delivery.succeeded");
+    assert_eq!(
+        records.last().unwrap()["detail"]["attempt"],
+        json!(requests.len())
+    );
+}
+
+#[tokio::test]
+async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
+    let receiver = Receiver::start();
+    // Releases about u-1 fail; everything else is accepted.
+    receiver.answer_with(|body, _| {
+        if body["type"] == "transaction.released" && body["user_id"] == "u-1" {
+            (500, Duration::ZERO)
+        } else {
+            (204, Duration::ZERO)
+        }
+    });
+    // Retries 1-2 s apart, so no attempt is under way when the revocation commits.
+    let app = app_for(
+        &receiver,
+        "[delivery]\ninitial_backoff = \"2s\"\nmax_backoff = \"2s\"\n",
+    )
+    .await;
+    let consent = app
+        .grant(
+            "u-1",
+            "bank-a",
+            &["fraud_alert"],
+            &["transaction.amount_minor"],
+        )
+        .await;
+    let consent_id = consent["id"].as_str().unwrap();
+    let mut cancelled = push(&app, "t-1", "u-1").await;
+    cancelled.extend(push(&app, "t-2", "u-1").await);
+    assert_eq!(cancelled.len(), 2);
+    for event_id in &cancelled {
+        eventually("a first failed attempt", || {
+            (outbox(&app, event_id).attempts >= 1).then_some(())
+        })
+        .await;
+    }
+
+    assert_eq!(app.revoke("u-1", consent_id).await.status().as_u16(), 200);
+    let seen_before_revocation = receiver.requests().len();
+
+    for event_id in &cancelled {
+        let row = outbox(&app, event_id);
+        assert_eq!(
+            (row.status.as_str(), row.data.as_str()),
+            ("cancelled", "{}")
+        );
+        let records = audit_of(&app, event_id);
+        let last = records.last().unwrap();
+        assert_eq!(last["kind"], "delivery.cancelled");
+        assert_eq!(last["detail"]["reason"], "consent_revoked");
+    }
+
+    // The recipient is told to delete what it received under the consent.
+    let notice = eventually("the consent.revoked notice", || {
+        receiver
+            .requests()
+            .into_iter()
+            .find(|r| r.json["type"] == "consent.revoked")
+    })
+    .await;
+    verify(WEBHOOK_SECRET, &notice).unwrap();
+    assert_matches_published_schema(&notice.json);
+    let revoked_record = {
+        let mut conn = app.database.connect();
+        let rows: Vec<AuditRow> = diesel::sql_query(format!(
+            "SELECT idx, record FROM audit_records WHERE kind = 'consent.revoked' AND record LIKE '%{consent_id}%'"
+        ))
+        .load(&mut conn)
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        rows[0].idx
+    };
+    assert_eq!(
+        notice.json,
+        json!({
+            "event_id": notice.id,
+            "type": "consent.revoked",
+            "created_at": notice.json["created_at"],
+            "recipient": "messenger",
+            "user_id": "u-1",
+            "bank": "bank-a",
+            "consent_id": consent_id,
+            "purpose": null,
+            "data": {},
+            "usage": {"purpose": null,
+                      "prohibited_uses": ["advertising", "ad_targeting", "ad_measurement", "marketing",
+                                          "profiling", "cross_selling", "data_sale"]},
+            "audit": {"index": revoked_record},
+        })
+    );
+
+    // The cancelled events' next attempts were due by now; an event made after that goes
+    // out after them in claim order, so once it has arrived, they would have too.
+    let due = cancelled
+        .iter()
+        .map(|id| outbox(&app, id).next_attempt_at)
+        .max()
+        .unwrap();
+    eventually("the cancelled events' retry time", || {
+        (chrono::Utc::now().timestamp_micros() > due).then_some(())
+    })
+    .await;
+    app.grant(
+        "u-2",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let barrier = push(&app, "t-3", "u-2").await;
+    delivered(&app, &barrier[0]).await;
+
+    let after: Vec<Received> = receiver.requests()[seen_before_revocation..].to_vec();
+    for request in &after {
+        assert!(
+            !cancelled.contains(&request.id),
+            "a cancelled event arrived after the revocation returned"
+        );
+    }
+    for event_id in &cancelled {
+        assert_eq!(outbox(&app, event_id).status, "cancelled");
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_during_an_attempt_answers_after_that_attempt_ended() {
+    let receiver = Receiver::start();
+    // The release is answered slowly; the notice at once.
+    receiver.answer_with(|body, _| {
+        if body["type"] == "transaction.released" {
+            (204, Duration::from_millis(1500))
+        } else {
+            (204, Duration::ZERO)
+        }
+    });
+    let app = app_for(&receiver, "").await;
+    let consent = app
+        .grant(
+            "u-1",
+            "bank-a",
+            &["fraud_alert"],
+            &["transaction.amount_minor"],
+        )
+        .await;
+    let consent_id = consent["id"].as_str().unwrap();
+    let events = push(&app, "t-1", "u-1").await;
+    let event_id = &events[0];
+    eventually("the attempt to reach the receiver", || {
+        (!receiver.requests_for(event_id).is_empty()).then_some(())
+    })
+    .await;
+
+    assert_eq!(app.revoke("u-1", consent_id).await.status().as_u16(), 200);
+    // When DELETE answers, the attempt that was under way has ended and is on record.
+    let records = audit_of(&app, event_id);
+    assert_eq!(
+        kinds(&records),
+        ["release", "delivery.cancelled", "delivery.succeeded"]
+    );
+    assert_eq!(records[2]["detail"]["cancelled_during_attempt"], true);
+    assert_eq!(outbox(&app, event_id).status, "cancelled");
+
+    let notice = eventually("the consent.revoked notice", || {
+        receiver
+            .requests()
+            .into_iter()
+            .find(|r| r.json["type"] == "consent.revoked")
+    })
+    .await;
+    assert_eq!(notice.json["consent_id"], consent_id);
+    assert_eq!(receiver.requests_for(event_id).len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_is_dead_lettered_after_the_configured_attempts() {
+    let receiver = Receiver::start();
+    receiver.answer_with(|_, _| (500, Duration::ZERO));
+    let app = app_for(
+        &receiver,
+        "[delivery]\nmax_attempts = 3\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n",
+    )
+    .await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let events = push(&app, "t-1", "u-1").await;
+    let event_id = &events[0];
+    eventually("dead-lettering", || {
+        (outbox(&app, event_id).status == "dead_lettered").then_some(())
+    })
+    .await;
+
+    assert_eq!(receiver.requests_for(event_id).len(), 3);
+    let row = outbox(&app, event_id);
+    assert_eq!((row.attempts, row.data.as_str()), (3, "{}"));
+    let records = audit_of(&app, event_id);
+    assert_eq!(
+        kinds(&records),
+        [
+            "release",
+            "delivery.failed",
+            "delivery.failed",
+            "delivery.failed",
+            "delivery.dead_lettered"
+        ]
+    );
+    for (n, record) in records[1..4].iter().enumerate() {
+        assert_eq!(
+            record["detail"],
+            json!({"attempt": n + 1, "type": "transaction.released", "http_status": 500})
+        );
+    }
+    let last_failed = records[3]["index"].as_i64().unwrap();
+    assert_eq!(records[4]["index"].as_i64().unwrap(), last_failed + 1);
+    assert_eq!(
+        records[4]["detail"],
+        json!({"attempts": 3, "type": "transaction.released"})
+    );
+}
+
+#[tokio::test]
+async fn an_answer_slower_than_the_timeout_is_a_failed_attempt() {
+    let receiver = Receiver::start();
+    receiver.answer_with(|_, earlier| {
+        if earlier == 0 {
+            (204, Duration::from_secs(3))
+        } else {
+            (204, Duration::ZERO)
+        }
+    });
+    let app = app_for(
+        &receiver,
+        "[delivery]\ntimeout = \"300ms\"\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n",
+    )
+    .await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let events = push(&app, "t-1", "u-1").await;
+    delivered(&app, &events[0]).await;
+    let records = audit_of(&app, &events[0]);
+    assert_eq!(
+        kinds(&records),
+        ["release", "delivery.failed", "delivery.succeeded"]
+    );
+    assert_eq!(
+        records[1]["detail"],
+        json!({"attempt": 1, "type": "transaction.released", "error": "timeout"})
+    );
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_crashed_node_expires_and_the_event_is_delivered() {
+    let receiver = Receiver::start();
+    receiver.answer_with(|_, _| (503, Duration::ZERO));
+    let mut app = app_for(&receiver, FAST_RETRIES).await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let events = push(&app, "t-1", "u-1").await;
+    let event_id = &events[0];
+    eventually("a failed attempt", || {
+        (outbox(&app, event_id).attempts >= 1).then_some(())
+    })
+    .await;
+    app.stop_gateway().await;
+    // As a node that died while sending would leave it: claimed, lease running.
+    let lease_end = chrono::Utc::now().timestamp_micros() + 1_000_000;
+    app.execute_sql(&format!(
+        "UPDATE outbox_events SET status = 'sending', claim_token = 'crashed-node', \
+         next_attempt_at = {lease_end} WHERE event_id = '{event_id}'"
+    ));
+    receiver.answer_with(|_, _| (204, Duration::ZERO));
+    app.start_gateway();
+    delivered(&app, event_id).await;
+    let records = audit_of(&app, event_id);
+    assert_eq!(records.last().unwrap()["kind"], "delivery.succeeded");
+}
+
+#[tokio::test]
+async fn two_gateways_on_one_database_send_each_event_once() {
+    let receiver = Receiver::start();
+    // Slow enough answers that both nodes have claims in flight at once.
+    receiver.answer_with(|_, _| (204, Duration::from_millis(20)));
+    let app = app_for(&receiver, "").await;
+    let config = consentgate::config::Config::load(&app.config_path).unwrap();
+    let second = consentgate::gateway::start(&config).unwrap();
+    let second_handles = second.handles();
+    let second_run = tokio::spawn(second.run());
+
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert"],
+        &["transaction.amount_minor"],
+    )
+    .await;
+    let transactions: Vec<Value> = (0..120)
+        .map(|n| transaction(&format!("t-{n}"), "u-1"))
+        .collect();
+    let response = app
+        .push_transactions(&app.pki.bank_a, &json!({"transactions": transactions}))
+        .await;
+    assert_eq!(response.status().as_u16(), 202);
+    eventually("every event delivered", || {
+        (app.count_sql(
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE event_type = 'transaction.released' AND status = 'delivered'",
+        ) == 120)
+            .then_some(())
+    })
+    .await;
+
+    let requests = receiver.requests();
+    let mut ids: Vec<&str> = requests.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 120, "no event was sent twice");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 120);
+    assert_eq!(
+        app.count_sql("SELECT COUNT(*) AS n FROM audit_records WHERE kind = 'delivery.succeeded'"),
+        120
+    );
+    for handle in second_handles {
+        handle.stop(true).await;
+    }
+    second_run.await.unwrap().unwrap();
+}
