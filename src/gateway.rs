@@ -70,6 +70,7 @@ pub struct RunningGateway {
     bank_server: Server,
     api_server: Server,
     delivery: crate::delivery::Delivery,
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl RunningGateway {
@@ -82,6 +83,8 @@ impl RunningGateway {
     pub async fn run(self) -> std::io::Result<()> {
         let (bank, api) = futures_util::future::join(self.bank_server, self.api_server).await;
         self.delivery.stop().await;
+        // The timer holds a writer handle; once it is gone the writer thread ends too.
+        self.housekeeping.abort();
         bank.and(api)
     }
 }
@@ -110,7 +113,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
         },
     )?;
     record_policy_load(&writer, &policy);
-    spawn_checkpoint_timer(writer.clone());
+    let housekeeping = spawn_checkpoint_timer(writer.clone());
     let delivery = crate::delivery::Delivery::start(
         &config.delivery,
         &config.recipients,
@@ -120,7 +123,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let shared = Shared {
         database: web::Data::new(database),
         writer: web::Data::new(writer),
-        metrics: web::Data::new(Metrics::new(tree_size)),
+        metrics: web::Data::new(Metrics::new(tree_size, delivery.metrics())),
         banks: web::Data::new(BankDirectory::new(&config.banks)),
         tokens: web::Data::new(tokens),
         policy: web::Data::from(policy),
@@ -157,6 +160,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
         bank_server,
         api_server,
         delivery,
+        housekeeping,
     })
 }
 
@@ -184,7 +188,7 @@ fn record_policy_load(writer: &Writer, policy: &PolicyEngine) {
 }
 
 /// Asks the writer every few seconds to sign a checkpoint if records have waited 60 s.
-fn spawn_checkpoint_timer(writer: Writer) {
+fn spawn_checkpoint_timer(writer: Writer) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
@@ -195,5 +199,5 @@ fn spawn_checkpoint_timer(writer: Writer) {
                 Err(err) => tracing::warn!(error = %err, "periodic checkpoint failed"),
             }
         }
-    });
+    })
 }

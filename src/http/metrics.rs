@@ -51,6 +51,8 @@ pub struct Metrics {
     withheld_fields: [AtomicU64; 4],
     /// Leaves in the audit tree (kept by the writer after each commit).
     audit_tree_size: std::sync::Arc<AtomicU64>,
+    /// Deliveries by outcome (the delivery worker's counters).
+    delivery: Option<std::sync::Arc<crate::delivery::DeliveryMetrics>>,
 }
 
 /// Withhold reasons in `DecisionStats` order.
@@ -87,10 +89,15 @@ impl Metrics {
         }
     }
 
-    /// Metrics whose audit tree size is read from `tree_size` (kept by the writer).
-    pub fn new(tree_size: std::sync::Arc<AtomicU64>) -> Self {
+    /// Metrics whose audit tree size is read from `tree_size` (kept by the writer) and
+    /// which include the delivery worker's counters.
+    pub fn new(
+        tree_size: std::sync::Arc<AtomicU64>,
+        delivery: std::sync::Arc<crate::delivery::DeliveryMetrics>,
+    ) -> Self {
         Self {
             audit_tree_size: tree_size,
+            delivery: Some(delivery),
             ..Self::default()
         }
     }
@@ -200,6 +207,9 @@ impl Metrics {
             "consentgate_audit_tree_size {}",
             self.audit_tree_size.load(Ordering::Relaxed)
         );
+        if let Some(delivery) = &self.delivery {
+            out.push_str(&delivery.render());
+        }
         out
     }
 }
