@@ -2,6 +2,7 @@
 //! or bad configuration (the message names the key or file).
 
 mod audit;
+mod demo;
 mod dev_pki;
 mod migrate;
 mod policy;
@@ -51,6 +52,8 @@ enum Command {
         #[command(subcommand)]
         command: audit::Command,
     },
+    /// Run the whole flow on a temporary database with a built-in webhook receiver.
+    Demo(demo::Args),
 }
 
 /// A command's failure and the exit code it maps to.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Policy { command } => policy::run(command),
         Command::Audit { command } => audit::run(command),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

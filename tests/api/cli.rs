@@ -374,3 +374,31 @@ fn which(program: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+#[test]
+fn demo_runs_the_whole_flow_and_exits_0() {
+    let output = consentgate().arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "a consent for `Advertising`: 422 forbidden_purpose",
+        "t-1004 after the revocation: accepted, releases: 0",
+        "consent.revoked",
+        "prohibited-purpose releases    0",
+        "log verified                   true",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("INVALID"),
+        "every webhook signature verifies:\n{stdout}"
+    );
+}
