@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,22 +16,11 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{ALL_FIELDS, TestDatabase, TestPki, transaction, write_config};
+use crate::helpers::{ALL_FIELDS, TestDatabase, TestPki, consentgate, transaction, write_config};
 
 type Hash = [u8; 32];
 
 const ORIGIN: &str = "consentgate/test";
-
-fn consentgate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_consentgate"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CONSENTGATE__") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "warn");
-    command
-}
 
 /// A log written by a real gateway, which has been stopped: nothing changes it but the test.
 struct Log {

@@ -7,19 +7,7 @@ use std::process::{Child, Command, Stdio};
 use consentgate::pki::Ed25519Key;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDatabase, TestPki, transaction, write_config};
-
-fn consentgate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_consentgate"));
-    // The tests choose their configuration; none leaks in from the developer's shell.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CONSENTGATE__") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "warn");
-    command
-}
+use crate::helpers::{TestDatabase, TestPki, consentgate, transaction, write_config};
 
 /// A running `consentgate serve` and the addresses it printed.
 struct Served {

@@ -614,3 +614,15 @@ impl TestApp {
         (bank_url, handles)
     }
 }
+
+/// The real binary, with no `CONSENTGATE__…` override leaking in from the developer's shell.
+pub fn consentgate() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_consentgate"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CONSENTGATE__") {
+            command.env_remove(name);
+        }
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}

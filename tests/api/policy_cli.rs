@@ -1,17 +1,10 @@
 //! `consentgate policy check` and the gateway's refusal to start on an invalid policy set.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use consentgate::pki::Ed25519Key;
 
-use crate::helpers::{TestPki, write_config};
-
-fn consentgate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_consentgate"));
-    command.env("RUST_LOG", "warn");
-    command
-}
+use crate::helpers::{TestPki, consentgate, write_config};
 
 /// A copy of the bundled policy folder that a test may break.
 fn policy_copy(dir: &Path) -> PathBuf {
