@@ -132,23 +132,48 @@ fn write_number(number: &serde_json::Number, out: &mut String) -> Result<(), Jcs
 /// and the controls below U+0020 are escaped, everything else is written as
 /// is (UTF-8), including U+007F and non-ASCII.
 fn write_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+    // Copy runs that need no escaping in one go: most strings have none at all.
+    let mut rest = s;
+    while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < '\u{20}') {
+        let Some((plain, tail)) = rest.split_at_checked(at) else {
+            break;
+        };
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            escape(c, out);
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    out.push('"');
+}
+
+/// The ECMAScript `JSON.stringify` escape of `"`, `\\` or a control character.
+fn escape(c: char, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\u{08}' => out.push_str("\\b"),
+        '\u{0c}' => out.push_str("\\f"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c => {
+            let code = u32::from(c);
+            out.push_str("\\u00");
+            for shift in [4, 0] {
+                let digit = HEX
+                    .get(((code >> shift) & 0xf) as usize)
+                    .copied()
+                    .unwrap_or(b'0');
+                out.push(char::from(digit));
             }
-            c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 fn deeper(depth: usize) -> Result<usize, JcsError> {
