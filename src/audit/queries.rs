@@ -160,7 +160,7 @@ pub fn latest_checkpoint(conn: &mut DbConnection) -> Result<Option<(u64, String)
         .transpose()
 }
 
-/// The smallest checkpoint at or above `size`.
+/// The latest checkpoint, if its size is at least `size` (so it covers leaf `size - 1`).
 pub fn checkpoint_covering(
     conn: &mut DbConnection,
     size: u64,

@@ -406,8 +406,10 @@ pub async fn my_proof(
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
     let index: u64 = index
-        .parse()
-        .map_err(|_| ApiError::NotFound("no such record".to_string()))?;
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| ApiError::NotFound("no such record".to_string()))?;
     let user_id = user.principal.subject;
     let read_db = database.clone();
     let owned = web::block(move || -> Result<_, crate::db::DbError> {
@@ -469,15 +471,22 @@ fn decode_cursor(cursor: &str) -> Option<u64> {
     String::from_utf8(bytes)
         .ok()?
         .strip_prefix("before:")?
-        .parse()
+        .parse::<i64>()
         .ok()
+        .and_then(|n| u64::try_from(n).ok())
 }
 
 fn number(value: Option<&str>, name: &str) -> Result<Option<u64>, ApiError> {
     value
         .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| bad_parameter(name, "must be a non-negative integer"))
+            // Indexes and sizes are stored as signed 64-bit integers: larger values are
+            // refused here rather than failing in the database.
+            v.parse::<i64>()
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| {
+                    bad_parameter(name, "must be an integer from 0 to 9223372036854775807")
+                })
         })
         .transpose()
 }
@@ -510,7 +519,7 @@ fn instant(value: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
 }
 
 /// A bad query parameter: 422 naming it (the pointer names the parameter, RFC 9457 style).
-fn bad_parameter(name: &str, detail: &str) -> ApiError {
+pub fn bad_parameter(name: &str, detail: &str) -> ApiError {
     ApiError::Unprocessable {
         code: "invalid_field",
         detail: format!("query parameter `{name}` {detail}"),

@@ -118,18 +118,15 @@ pub async fn list(
     query: web::Query<ListQuery>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter =
-        match query.status.as_deref() {
-            None => None,
-            Some(value) => Some(ConsentStatus::parse(value).ok_or_else(|| {
-                ApiError::Unprocessable {
-                    code: "invalid_field",
-                    detail: "query parameter `status` must be `active`, `revoked` or `expired`"
-                        .to_string(),
-                    errors: Vec::new(),
-                }
-            })?),
-        };
+    let filter = match query.status.as_deref() {
+        None => None,
+        Some(value) => Some(ConsentStatus::parse(value).ok_or_else(|| {
+            crate::audit::routes::bad_parameter(
+                "status",
+                "must be `active`, `revoked` or `expired`",
+            )
+        })?),
+    };
     let user_id = user.principal.subject;
     let consents = web::block(move || {
         let mut conn = database.get()?;

@@ -30,7 +30,8 @@ impl FromRequest for JsonBody {
             let mut body = Vec::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|e| {
-                    ApiError::BadRequest(format!("cannot read the request body: {e}"))
+                    tracing::info!(error = %e, "request body could not be read");
+                    ApiError::BadRequest("the request body could not be read".to_string())
                 })?;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(ApiError::PayloadTooLarge {
@@ -39,9 +40,13 @@ impl FromRequest for JsonBody {
                 }
                 body.extend_from_slice(&chunk);
             }
-            serde_json::from_slice(&body)
-                .map(JsonBody)
-                .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+            serde_json::from_slice(&body).map(JsonBody).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "the body is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })
         })
     }
 }

@@ -93,6 +93,8 @@ pub fn api_server(
 ) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(query_errors())
+            .app_data(path_errors())
             .app_data(shared.database.clone())
             .app_data(shared.writer.clone())
             .app_data(shared.metrics.clone())
@@ -175,6 +177,23 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".to_string()))
+}
+
+/// A malformed query string (a repeated or mistyped parameter) is a 400 problem, never
+/// actix's plain-text answer with the deserializer's message.
+fn query_errors() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| {
+        tracing::info!(error = %err, "malformed query string");
+        ApiError::BadRequest("the query string is malformed".to_string()).into()
+    })
+}
+
+/// Likewise for a path segment that does not deserialize.
+fn path_errors() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _| {
+        tracing::info!(error = %err, "malformed path");
+        ApiError::NotFound("no such resource".to_string()).into()
+    })
 }
 
 /// The 405 answer of a resource that takes only `allow`.

@@ -581,3 +581,40 @@ async fn online_verify_is_ok_then_finds_a_record_edited_behind_the_gateways_back
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["first_bad_index"], victim, "{report}");
 }
+
+#[tokio::test]
+async fn malformed_or_out_of_range_query_parameters_are_problems_not_500s() {
+    let app = spawn_app().await;
+    busy_day(&app).await;
+    let body = problem(
+        app.audit_get("/v1/audit/records?limit=1&limit=2").await,
+        400,
+        "bad_request",
+    )
+    .await;
+    assert!(
+        !body["detail"].as_str().unwrap().contains("duplicate field"),
+        "{body}"
+    );
+    let body = problem(
+        app.audit_get("/v1/audit/records?after_index=9223372036854775808")
+            .await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["pointer"], "#/query/after_index");
+    problem(
+        app.get_as("u-1", "/v1/me/proof/9223372036854775808").await,
+        404,
+        "not_found",
+    )
+    .await;
+    let body = problem(
+        app.get_as("u-1", "/v1/consents?status=bogus").await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["pointer"], "#/query/status");
+}
