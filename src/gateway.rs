@@ -125,6 +125,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
         writer: web::Data::new(writer),
         metrics: web::Data::new(Metrics::new(tree_size, delivery.metrics())),
         banks: web::Data::new(BankDirectory::new(&config.banks)),
+        rate_limits: web::Data::new(http::RateLimits::new(&config.banks)),
         tokens: web::Data::new(tokens),
         policy: web::Data::from(policy),
         directory: web::Data::new(Directory::new(config)),

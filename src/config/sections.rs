@@ -216,6 +216,10 @@ pub struct BankConfig {
     /// Lowercase hex SHA-256 pins of the bank's certificate public keys; two during a
     /// key rotation.
     pub spki_sha256: Vec<String>,
+    /// Requests per second the bank may make (with a burst of twice that); above it, `429`
+    /// with `Retry-After`. Absent: no limit.
+    #[serde(default)]
+    pub max_requests_per_second: Option<u32>,
 }
 
 /// `[[recipients]]`: a platform data may be released to.

@@ -96,5 +96,8 @@ fn identify(req: &HttpRequest) -> Result<AuthenticatedBank, ApiError> {
         );
         return Err(unknown());
     };
+    if let Some(limits) = req.app_data::<web::Data<super::RateLimits>>() {
+        limits.admit(id.as_str())?;
+    }
     Ok(AuthenticatedBank { id: id.clone() })
 }

@@ -9,6 +9,7 @@ mod bank_identity;
 mod json_body;
 mod metrics;
 mod problem;
+mod rate_limit;
 mod service_routes;
 pub mod tls;
 
@@ -23,6 +24,7 @@ pub use bank_identity::{AuthenticatedBank, BankDirectory};
 pub use json_body::{JsonBody, MAX_BODY_BYTES};
 pub use metrics::Metrics;
 pub use problem::ApiError;
+pub use rate_limit::RateLimits;
 
 use crate::audit::routes as audit;
 use crate::consent;
@@ -40,6 +42,8 @@ pub struct Shared {
     pub metrics: web::Data<Metrics>,
     /// Registered banks by key pin.
     pub banks: web::Data<BankDirectory>,
+    /// Per-bank request rate limits.
+    pub rate_limits: web::Data<RateLimits>,
     /// Bearer-token verifier.
     pub tokens: web::Data<TokenVerifier>,
     /// The loaded policy set (catalog, Cedar policies, decision cache).
@@ -63,6 +67,7 @@ pub fn bank_server(
             .app_data(shared.writer.clone())
             .app_data(shared.metrics.clone())
             .app_data(shared.banks.clone())
+            .app_data(shared.rate_limits.clone())
             .wrap(from_fn(metrics::record_bank))
             .service(
                 web::resource("/v1/transactions")

@@ -61,6 +61,12 @@ pub enum ApiError {
         /// Every bad member.
         errors: Vec<FieldError>,
     },
+    /// 429: a bank exceeded its configured rate; retry after `retry_after` seconds.
+    #[error("too many requests: this bank's rate limit is exceeded")]
+    TooManyRequests {
+        /// Seconds until a request is admitted again.
+        retry_after: u64,
+    },
     /// 503: the gateway cannot serve this now (database down, writer stopped).
     #[error("the gateway is not ready")]
     NotReady,
@@ -84,6 +90,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::NotReady => "not_ready",
             Self::Internal(_) => "internal",
         }
@@ -99,6 +106,7 @@ impl ApiError {
             Self::Conflict { .. } => "Conflict",
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::Unprocessable { .. } => "Validation failed",
+            Self::TooManyRequests { .. } => "Too many requests",
             Self::NotReady => "Not ready",
             Self::Internal(_) => "Internal error",
         }
@@ -150,6 +158,7 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -189,6 +198,9 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
                 ));
+            }
+            Self::TooManyRequests { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             Self::NotReady => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

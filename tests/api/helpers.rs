@@ -134,6 +134,8 @@ pub struct Options {
     pub extra_toml: String,
     /// `audit.checkpoint_every` (default 1000).
     pub checkpoint_every: Option<u64>,
+    /// `max_requests_per_second` of bank-b (default: no limit).
+    pub bank_b_rate: Option<u32>,
     /// The `messenger` recipient's `webhook_url` (default: a closed port).
     pub webhook_url: Option<String>,
     /// The `messenger` recipient's `signing_secret` as a TOML value (default: one secret,
@@ -252,6 +254,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         &options.extra_toml,
     );
     let mut text = std::fs::read_to_string(&config_path).unwrap();
+    if let Some(rate) = options.bank_b_rate {
+        text = text.replace(
+            "name = \"Bank B\"",
+            &format!("name = \"Bank B\"\nmax_requests_per_second = {rate}"),
+        );
+    }
     if let Some(every) = options.checkpoint_every {
         text = text.replace(
             "origin = \"consentgate/test\"",

@@ -301,3 +301,46 @@ async fn a_get_on_an_ingest_route_is_a_405_problem() {
         .unwrap();
     problem(response, 405, "method_not_allowed").await;
 }
+
+#[tokio::test]
+async fn a_bank_over_its_rate_gets_429_with_retry_after_and_other_banks_are_unaffected() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        bank_b_rate: Some(1),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for n in 0..4 {
+        let response = app
+            .push_transactions(
+                &app.pki.bank_b,
+                &json!({"transactions": [transaction(&format!("t-{n}"), "u-1")]}),
+            )
+            .await;
+        statuses.push(response.status().as_u16());
+        if response.status().as_u16() == 429 {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            problem(response, 429, "rate_limited").await;
+        }
+    }
+    assert_eq!(
+        &statuses[..2],
+        &[202, 202],
+        "the burst of two is admitted: {statuses:?}"
+    );
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    for n in 0..4 {
+        let response = app
+            .push_transactions(
+                &app.pki.bank_a,
+                &json!({"transactions": [transaction(&format!("a-{n}"), "u-1")]}),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 202, "bank-a has no limit");
+    }
+}
