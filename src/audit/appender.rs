@@ -11,10 +11,7 @@ use super::record::AuditRecord;
 use super::signer::CheckpointSigner;
 use super::tiles::{load_tile, store_tiles, tile_slot};
 use crate::db::schema::{audit_records, audit_tree_head};
-use crate::db::{DbConnection, DbError};
-
-/// Rows per INSERT statement.
-const INSERT_CHUNK: usize = 500;
+use crate::db::{DbConnection, DbError, INSERT_CHUNK, to_i64};
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_records)]
@@ -204,8 +201,4 @@ pub fn read_head(conn: &mut DbConnection, lock: bool) -> Result<CompactRange, Db
         u64::try_from(size).map_err(|_| DbError::Corrupt("negative tree size".to_string()))?;
     let peaks = super::tiles::decode(&peaks)?;
     CompactRange::from_parts(size, peaks).map_err(|e| DbError::Corrupt(format!("tree head: {e}")))
-}
-
-fn to_i64(value: u64) -> Result<i64, DbError> {
-    i64::try_from(value).map_err(|_| DbError::Corrupt("index out of range".to_string()))
 }

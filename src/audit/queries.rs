@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::primitives::{Hash, consistency_proof, inclusion_proof};
 use super::tiles::StoredNodes;
 use crate::db::schema::{audit_checkpoints, audit_records, audit_tree_head, outbox_events};
-use crate::db::{DbConnection, DbError};
+use crate::db::{DbConnection, DbError, to_i64, to_u64};
 
 /// Filters of `GET /v1/audit/records`.
 #[derive(Debug, Default, Clone)]
@@ -236,12 +236,4 @@ pub fn purpose_counts(
         query = query.filter(audit_records::ts.lt(until));
     }
     Ok(query.load(conn)?)
-}
-
-fn to_i64(value: u64) -> Result<i64, DbError> {
-    i64::try_from(value).map_err(|_| DbError::Corrupt("index out of range".to_string()))
-}
-
-fn to_u64(value: i64) -> Result<u64, DbError> {
-    u64::try_from(value).map_err(|_| DbError::Corrupt("negative index".to_string()))
 }

@@ -29,7 +29,7 @@ use super::primitives::{
 };
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH, decode, load_tile, tile_slot};
 use crate::db::schema::{audit_checkpoints, audit_records, audit_tiles, audit_tree_head};
-use crate::db::{DbConnection, DbError};
+use crate::db::{DbConnection, DbError, to_i64};
 
 /// Records read per query while verifying online.
 pub const VERIFY_PAGE: i64 = 10_000;
@@ -626,10 +626,6 @@ fn check_leaf_text(text: &[u8], index: u64) -> Result<Value, String> {
         Some(found) => Err(format!("record {index} carries the index {found}")),
         None => Err(format!("record {index} has no `index` member")),
     }
-}
-
-fn to_i64(value: u64) -> Result<i64, DbError> {
-    i64::try_from(value).map_err(|_| DbError::Corrupt("index out of range".to_string()))
 }
 
 #[cfg(test)]

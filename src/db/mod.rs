@@ -20,6 +20,19 @@ use crate::config::DatabaseConfig;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// Rows per multi-row INSERT statement (well under both backends' bind-parameter limits).
+pub const INSERT_CHUNK: usize = 500;
+
+/// An index or size as stored (a signed 64-bit integer).
+pub fn to_i64(value: u64) -> Result<i64, DbError> {
+    i64::try_from(value).map_err(|_| DbError::Corrupt("index out of range".to_string()))
+}
+
+/// A stored index or size; negative means the row was tampered with.
+pub fn to_u64(value: i64) -> Result<u64, DbError> {
+    u64::try_from(value).map_err(|_| DbError::Corrupt("negative index".to_string()))
+}
+
 /// Key of the PostgreSQL advisory lock held while migrating, so that gateway nodes
 /// starting together do not run the same migration twice.
 const MIGRATION_LOCK: i64 = 0x636f_6e73_656e_7401;

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::audit::{AuditRecord, Kind};
 use crate::consent::{Consent, Withheld, active_for_users};
-use crate::db::DbError;
 use crate::db::schema::outbox_events;
+use crate::db::{DbError, INSERT_CHUNK};
 use crate::domain::{Balance, BalanceField, Transaction, TransactionField};
 use crate::policy::{ConsentView, RecordKind, WithholdReason};
 use crate::time::now_micros;
@@ -136,9 +136,6 @@ struct NewEvent {
     next_attempt_at: i64,
     audit_index: Option<i64>,
 }
-
-/// Rows per outbox INSERT statement.
-const INSERT_CHUNK: usize = 500;
 
 /// Decides the releases of `records` (the accepted items of one batch of `bank`) and writes
 /// their outbox events. Returns the releases of each record, in order.

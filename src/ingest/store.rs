@@ -8,13 +8,10 @@ pub use super::idempotency::ItemStatus;
 use super::idempotency::{classify, content_hash};
 use super::release::{DecisionStats, Release, decide_and_queue};
 use crate::audit::{AuditRecord, Kind};
-use crate::db::DbError;
 use crate::db::schema::{ingested_balances, ingested_transactions};
+use crate::db::{DbError, INSERT_CHUNK};
 use crate::domain::{Balance, BankId, Transaction};
 use crate::writer::{Tx, WriteJob};
-
-/// Rows per INSERT statement (well under both backends' bind-parameter limits).
-const INSERT_CHUNK: usize = 500;
 
 /// What a batch came to.
 #[derive(Debug)]
