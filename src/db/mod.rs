@@ -132,11 +132,13 @@ impl Target {
                 let mut conn = SqliteConnection::establish(&self.location)?;
                 // CAUTION: FULL, not NORMAL: a 202 promises the batch survives a power loss,
                 // and NORMAL in WAL mode may lose the last commits (sqlite.org, pragma
-                // synchronous). busy_timeout covers readers racing a checkpoint.
+                // synchronous). busy_timeout comes FIRST: switching to WAL takes a lock,
+                // and without a timeout a connection opened while another one writes
+                // fails at once with "database is locked".
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL;
+                    "PRAGMA busy_timeout = 5000;
+                     PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
-                     PRAGMA busy_timeout = 5000;
                      PRAGMA foreign_keys = ON;",
                 )
                 .map_err(DbError::Query)?;
