@@ -177,15 +177,25 @@ pub async fn inclusion(
         return Err(bad_parameter("index", "must be less than `size`"));
     }
     let proof = audited(&auditor, &req, &writer, database, move |conn| {
-        let current = queries::tree_size(conn)?;
-        if size > current {
-            return Ok(None);
-        }
-        queries::inclusion(conn, index, size).map(Some)
+        within_tree(conn, size, |conn| queries::inclusion(conn, index, size))
     })
     .await?
     .ok_or_else(|| bad_parameter("size", "is larger than the tree"))?;
     Ok(HttpResponse::Ok().json(json!({ "hashes": encode(&proof) })))
+}
+
+/// Runs `proof` if the committed tree has at least `size` leaves; `None` otherwise.
+fn within_tree(
+    conn: &mut crate::db::DbConnection,
+    size: u64,
+    proof: impl FnOnce(
+        &mut crate::db::DbConnection,
+    ) -> Result<Vec<super::primitives::Hash>, crate::db::DbError>,
+) -> Result<Option<Vec<super::primitives::Hash>>, crate::db::DbError> {
+    if size > queries::tree_size(conn)? {
+        return Ok(None);
+    }
+    proof(conn).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -208,11 +218,7 @@ pub async fn consistency(
         return Err(bad_parameter("from", "must not exceed `to`"));
     }
     let proof = audited(&auditor, &req, &writer, database, move |conn| {
-        let current = queries::tree_size(conn)?;
-        if to > current {
-            return Ok(None);
-        }
-        queries::consistency(conn, from, to).map(Some)
+        within_tree(conn, to, |conn| queries::consistency(conn, from, to))
     })
     .await?
     .ok_or_else(|| bad_parameter("to", "is larger than the tree"))?;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::directory::Directory;
-use crate::domain::FieldError;
+use crate::domain::{FieldError, JsonPointer, echo};
 use crate::http::ApiError;
 use crate::policy::{Catalog, Purpose, PurposeError};
 
@@ -300,10 +300,7 @@ fn parse_expiry(
     }
 }
 
+/// The JSON pointer of a top-level member (RFC 6901 escaping, as for bank bodies).
 fn pointer(member: &str) -> String {
-    format!("/{}", member.replace('~', "~0").replace('/', "~1"))
-}
-
-fn echo(text: &str) -> String {
-    crate::domain::echo(text)
+    JsonPointer::root().member(member).as_str().to_string()
 }
