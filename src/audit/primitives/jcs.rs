@@ -43,6 +43,17 @@ pub fn canonicalize(value: &Value) -> Result<String, JcsError> {
     Ok(out)
 }
 
+/// Appends the canonical JSON of `value` to `out` (a record's `detail`, written by the
+/// record's own serialiser). On error `out` may hold part of the value.
+pub fn write_canonical(value: &Value, out: &mut String) -> Result<(), JcsError> {
+    write_value(value, out, 0)
+}
+
+/// Appends `s` as a canonical JSON string literal.
+pub fn write_canonical_string(s: &str, out: &mut String) {
+    write_string(s, out);
+}
+
 /// Appends the canonical JSON of `value` to `out`, the leaf input of a record.
 ///
 /// On error `out` is left as it was.
@@ -136,7 +147,12 @@ fn write_string(s: &str, out: &mut String) {
     out.push('"');
     // Copy runs that need no escaping in one go: most strings have none at all.
     let mut rest = s;
-    while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < '\u{20}') {
+    // Byte search: `"`, `\\` and the controls never occur inside a multi-byte UTF-8
+    // sequence, so a byte position is always a character boundary.
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)
+    {
         let Some((plain, tail)) = rest.split_at_checked(at) else {
             break;
         };

@@ -14,7 +14,7 @@ pub mod jcs;
 pub mod merkle;
 pub mod note;
 
-pub use jcs::{JcsError, canonicalize, canonicalize_into};
+pub use jcs::{JcsError, canonicalize, canonicalize_into, write_canonical, write_canonical_string};
 pub use merkle::{
     CompactRange, CompactRangeError, EMPTY_ROOT, Hash, NodeSource, ProofError, RootBuilder,
     consistency_proof, inclusion_proof, leaf_hash, node_hash, root, root_of_leaves,
