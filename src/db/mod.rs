@@ -4,6 +4,7 @@
 mod connection;
 pub mod schema;
 mod settings;
+mod wal;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use connection::DbConnection;
 pub use settings::content_hash_key;
+pub use wal::{WalCheckpointer, writer_settings};
 
 use crate::config::DatabaseConfig;
 
@@ -225,9 +227,22 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
-    /// A new connection owned by the caller (the group-commit writer keeps one for life).
+    /// A new connection owned by the caller.
     pub fn connect(&self) -> Result<DbConnection, DbError> {
         self.target.connect()
+    }
+
+    /// The group-commit writer's connection: as [`Self::connect`], but on SQLite it leaves
+    /// WAL checkpoints to a [`WalCheckpointer`] (see `db/wal.rs`).
+    pub fn connect_writer(&self) -> Result<DbConnection, DbError> {
+        let mut conn = self.target.connect()?;
+        writer_settings(&mut conn)?;
+        Ok(conn)
+    }
+
+    /// Starts the thread that checkpoints the writer's WAL (SQLite; `None` on PostgreSQL).
+    pub fn start_checkpointer(&self) -> Result<Option<WalCheckpointer>, DbError> {
+        WalCheckpointer::start(&self.target)
     }
 }
 

@@ -54,7 +54,8 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread with its own connection to `database`.
     pub fn start(database: &Database, context: WriteContext) -> Result<Self, DbError> {
-        let conn = database.connect()?;
+        let conn = database.connect_writer()?;
+        let checkpointer = database.start_checkpointer()?;
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let healthy = Arc::new(AtomicBool::new(true));
         let state = Connection {
@@ -64,7 +65,11 @@ impl Writer {
         };
         thread::Builder::new()
             .name("consentgate-writer".to_string())
-            .spawn(move || run(state, jobs, context))
+            .spawn(move || {
+                // Checkpoints run as long as the writer does.
+                let _checkpointer = checkpointer;
+                run(state, jobs, context);
+            })
             .map_err(DbError::Thread)?;
         Ok(Self { queue, healthy })
     }
@@ -98,7 +103,7 @@ impl Connection {
     /// The open connection, reconnecting first if the last one broke.
     fn get(&mut self) -> Option<&mut DbConnection> {
         if self.conn.is_none() {
-            match self.database.connect() {
+            match self.database.connect_writer() {
                 Ok(conn) => {
                     tracing::info!("writer reconnected to the database");
                     self.conn = Some(conn);
