@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use diesel::prelude::*;
 
 use super::primitives::{CompactRange, Hash, leaf_hash};
-use super::record::AuditRecord;
+use super::record::{AuditRecord, PreparedRecord};
 use super::signer::CheckpointSigner;
 use super::tiles::{load_tile, store_tiles, tile_slot};
 use crate::db::schema::{audit_records, audit_tree_head};
@@ -52,10 +52,19 @@ pub struct TreeHead {
 
 impl Appender {
     /// Appends `record` and returns its index.
-    pub fn append(
+    pub fn append(&mut self, conn: &mut DbConnection, record: AuditRecord) -> Result<u64, DbError> {
+        let prepared = record
+            .prepare()
+            .map_err(|e| DbError::Corrupt(format!("audit record cannot be canonicalized: {e}")))?;
+        self.append_prepared(conn, prepared)
+    }
+
+    /// Appends a record serialised in advance ([`AuditRecord::prepare`]) and returns its
+    /// index.
+    pub fn append_prepared(
         &mut self,
         conn: &mut DbConnection,
-        mut record: AuditRecord,
+        record: PreparedRecord,
     ) -> Result<u64, DbError> {
         if self.growing.is_none() {
             self.growing = Some(Growing {
@@ -70,9 +79,7 @@ impl Appender {
             .as_mut()
             .ok_or_else(|| DbError::Corrupt("audit appender state lost".to_string()))?;
         let index = growing.range.size();
-        let canonical = record
-            .canonical(index)
-            .map_err(|e| DbError::Corrupt(format!("audit record cannot be canonicalized: {e}")))?;
+        let canonical = record.canonical(index);
         let mut completed: Vec<(u32, u64, Hash)> = Vec::new();
         growing
             .range
@@ -106,15 +113,14 @@ impl Appender {
             }
             growing.dirty.insert((tile_level, tile_index));
         }
-        let (user_id, recipient, purpose, bank) = record.filter_columns();
         growing.rows.push(NewRecord {
             idx: to_i64(index)?,
-            ts: record.ts_micros(),
-            kind: record.record_kind().as_str(),
-            user_id,
-            recipient,
-            purpose,
-            bank,
+            ts: record.ts_micros,
+            kind: record.kind.as_str(),
+            user_id: record.user_id,
+            recipient: record.recipient,
+            purpose: record.purpose,
+            bank: record.bank,
             record: canonical,
         });
         Ok(index)

@@ -13,7 +13,7 @@ mod tiles;
 mod verify;
 
 pub use appender::{Appender, TreeHead, lock_tree, read_head};
-pub use record::{ALL_KINDS, AuditRecord, Kind};
+pub use record::{ALL_KINDS, AuditRecord, Kind, PreparedRecord};
 pub use signer::{CheckpointSigner, MAX_CHECKPOINT_AGE, SignerError};
 pub use tiles::StoredNodes;
 pub use verify::{

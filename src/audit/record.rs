@@ -218,81 +218,108 @@ impl AuditRecord {
         self.kind
     }
 
-    pub(super) fn ts_micros(&self) -> i64 {
-        self.ts_micros
-    }
-
-    pub(super) fn filter_columns(
-        &self,
-    ) -> (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ) {
-        (
-            self.user_id.clone(),
-            self.recipient.clone(),
-            self.purpose.clone(),
-            self.bank.clone(),
-        )
-    }
-
     /// The canonical JSON of the record at `index`: the Merkle leaf input and the exported line.
+    #[cfg(test)]
+    pub(super) fn canonical(self, index: u64) -> Result<String, JcsError> {
+        Ok(self.prepare()?.canonical(index))
+    }
+
+    /// Serialises the record canonically, except for its `index`, which only the writer can
+    /// assign. Done before a record reaches the writer (ingest prepares its records on the
+    /// request's thread), so the writer only splices the index in and hashes.
     ///
     /// Written member by member in canonical order (the names are ASCII, so UTF-16 order is
-    /// byte order) instead of through a `serde_json::Value`: appending is on the writer's
-    /// critical path. `canonical_matches_the_generic_canonicalisation` checks it against
-    /// [`canonicalize`] of the serde form.
-    pub(super) fn canonical(&mut self, index: u64) -> Result<String, JcsError> {
-        self.index = Some(index);
-        let mut out = String::with_capacity(1024);
-        out.push('{');
-        member(&mut out, "actor", true);
-        write_canonical_string(&self.actor, &mut out);
-        optional(&mut out, "bank", self.bank.as_deref());
-        optional(&mut out, "consent_id", self.consent_id.as_deref());
-        member(&mut out, "detail", false);
-        write_canonical(&self.detail, &mut out)?;
-        optional(&mut out, "event_id", self.event_id.as_deref());
-        member(&mut out, "index", false);
-        let _ = write!(out, "{index}"); // writing to a String cannot fail
-        member(&mut out, "kind", false);
-        write_canonical_string(self.kind.as_str(), &mut out);
-        optional(&mut out, "policy_version", self.policy_version.as_deref());
-        optional(&mut out, "purpose", self.purpose.as_deref());
-        optional(&mut out, "recipient", self.recipient.as_deref());
+    /// byte order) instead of through a `serde_json::Value`.
+    /// `canonical_matches_the_generic_canonicalisation` checks it against [`canonicalize`]
+    /// of the serde form.
+    ///
+    /// [`canonicalize`]: super::primitives::canonicalize
+    pub fn prepare(self) -> Result<PreparedRecord, JcsError> {
+        // Members before `index`: actor, bank, consent_id, detail, event_id.
+        let mut head = String::with_capacity(256);
+        head.push('{');
+        member(&mut head, "actor", true);
+        write_canonical_string(&self.actor, &mut head);
+        optional(&mut head, "bank", self.bank.as_deref());
+        optional(&mut head, "consent_id", self.consent_id.as_deref());
+        member(&mut head, "detail", false);
+        write_canonical(&self.detail, &mut head)?;
+        optional(&mut head, "event_id", self.event_id.as_deref());
+        head.push_str(",\"index\":");
+        // Members after it: kind, policy_version, purpose, recipient, released, ts, user_id,
+        // withheld.
+        let mut tail = String::with_capacity(768);
+        member(&mut tail, "kind", false);
+        write_canonical_string(self.kind.as_str(), &mut tail);
+        optional(&mut tail, "policy_version", self.policy_version.as_deref());
+        optional(&mut tail, "purpose", self.purpose.as_deref());
+        optional(&mut tail, "recipient", self.recipient.as_deref());
         if let Some(released) = &self.released {
-            member(&mut out, "released", false);
-            out.push('[');
+            member(&mut tail, "released", false);
+            tail.push('[');
             for (n, field) in released.iter().enumerate() {
                 if n > 0 {
-                    out.push(',');
+                    tail.push(',');
                 }
-                write_canonical_string(field, &mut out);
+                write_canonical_string(field, &mut tail);
             }
-            out.push(']');
+            tail.push(']');
         }
-        member(&mut out, "ts", false);
-        write_canonical_string(&self.ts, &mut out);
-        optional(&mut out, "user_id", self.user_id.as_deref());
+        member(&mut tail, "ts", false);
+        write_canonical_string(&self.ts, &mut tail);
+        optional(&mut tail, "user_id", self.user_id.as_deref());
         if let Some(withheld) = &self.withheld {
-            member(&mut out, "withheld", false);
-            out.push('[');
+            member(&mut tail, "withheld", false);
+            tail.push('[');
             for (n, item) in withheld.iter().enumerate() {
                 if n > 0 {
-                    out.push(',');
+                    tail.push(',');
                 }
-                out.push_str("{\"field\":");
-                write_canonical_string(&item.field, &mut out);
-                out.push_str(",\"reason\":");
-                write_canonical_string(item.reason.as_str(), &mut out);
-                out.push('}');
+                tail.push_str("{\"field\":");
+                write_canonical_string(&item.field, &mut tail);
+                tail.push_str(",\"reason\":");
+                write_canonical_string(item.reason.as_str(), &mut tail);
+                tail.push('}');
             }
-            out.push(']');
+            tail.push(']');
         }
-        out.push('}');
-        Ok(out)
+        tail.push('}');
+        Ok(PreparedRecord {
+            head,
+            tail,
+            ts_micros: self.ts_micros,
+            kind: self.kind,
+            user_id: self.user_id,
+            recipient: self.recipient,
+            purpose: self.purpose,
+            bank: self.bank,
+        })
+    }
+}
+
+/// A record serialised canonically but for its index, with the columns it is filtered by.
+#[derive(Debug, Clone)]
+pub struct PreparedRecord {
+    /// The canonical text up to and including `"index":`.
+    head: String,
+    /// The canonical text after the index value, from `,"kind":` to the closing brace.
+    tail: String,
+    pub(super) ts_micros: i64,
+    pub(super) kind: Kind,
+    pub(super) user_id: Option<String>,
+    pub(super) recipient: Option<String>,
+    pub(super) purpose: Option<String>,
+    pub(super) bank: Option<String>,
+}
+
+impl PreparedRecord {
+    /// The canonical JSON of the record at `index`.
+    pub(super) fn canonical(&self, index: u64) -> String {
+        let mut out = String::with_capacity(self.head.len() + 20 + self.tail.len());
+        out.push_str(&self.head);
+        let _ = write!(out, "{index}"); // writing to a String cannot fail
+        out.push_str(&self.tail);
+        out
     }
 }
 
@@ -368,8 +395,9 @@ mod tests {
         ];
         for (n, mut record) in records.into_iter().enumerate() {
             let index = [0, 7, u64::from(u32::MAX) * 4][n];
-            let direct = record.canonical(index).unwrap_or_default();
+            let direct = record.clone().canonical(index).unwrap_or_default();
             assert!(!direct.is_empty());
+            record.index = Some(index);
             assert_eq!(direct, generic(&record), "record {n}");
         }
     }

@@ -64,6 +64,8 @@ pub fn bank_server(
 ) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(shared.database.clone())
+            .app_data(shared.policy.clone())
             .app_data(shared.writer.clone())
             .app_data(shared.metrics.clone())
             .app_data(shared.banks.clone())

@@ -1,6 +1,13 @@
-//! Deciding, inside the writer's transaction, what each accepted record releases: for each
-//! active consent of its user that covers its bank, for each purpose of that consent, a
-//! field-by-field decision; one outbox event per consent and purpose that releases anything.
+//! Deciding what each accepted record releases: for each active consent of its user that
+//! covers its bank, for each purpose of that consent, a field-by-field decision; one outbox
+//! event per consent and purpose that releases anything.
+//!
+//! The decisions are made on the request's thread from a plain read of the consents
+//! ([`plan_batch`]), then the writer's transaction reads the consents again under its locks
+//! and uses the plan only if they are exactly the ones it was made from ([`queue`]); if a
+//! consent was granted, revoked or expired in between, the writer decides again. So a
+//! revocation is as exact as if every decision were made in the transaction, and the single
+//! writer thread only checks, splices audit indexes in and writes.
 
 use std::collections::HashMap;
 
@@ -8,12 +15,12 @@ use diesel::RunQueryDsl as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::audit::{AuditRecord, Kind};
+use crate::audit::{AuditRecord, Kind, PreparedRecord};
 use crate::consent::{Consent, Withheld, active_for_users};
 use crate::db::schema::outbox_events;
-use crate::db::{DbError, INSERT_CHUNK};
+use crate::db::{DbConnection, DbError, INSERT_CHUNK};
 use crate::domain::{Balance, BalanceField, Transaction, TransactionField};
-use crate::policy::{ConsentView, RecordKind, WithholdReason};
+use crate::policy::{ConsentView, PolicyEngine, RecordKind, WithholdReason};
 use crate::time::now_micros;
 use crate::writer::Tx;
 
@@ -92,6 +99,15 @@ pub struct DecisionStats {
 }
 
 impl DecisionStats {
+    /// Adds another decision's counts.
+    fn add(&mut self, other: &Self) {
+        self.releases += other.releases;
+        self.withholds += other.withholds;
+        for (total, n) in self.withheld_fields.iter_mut().zip(other.withheld_fields) {
+            *total += n;
+        }
+    }
+
     fn count(&mut self, withheld: &[Withheld], released: bool) {
         if released {
             self.releases += 1;
@@ -137,25 +153,87 @@ struct NewEvent {
     audit_index: Option<i64>,
 }
 
-/// Decides the releases of `records` (the accepted items of one batch of `bank`) and writes
-/// their outbox events. Returns the releases of each record, in order.
-pub fn decide_and_queue<R: Releasable>(
-    tx: &mut Tx<'_>,
-    bank: &str,
-    records: &[&R],
-    stats: &mut DecisionStats,
-) -> Result<Vec<Vec<Release>>, DbError> {
-    if records.is_empty() {
-        return Ok(Vec::new());
+/// What the decisions of a batch depend on: the policy version and every member of the
+/// active consents read that a decision reads. A plan made outside the transaction is used
+/// only if the transaction reads the same basis; otherwise it is made again inside.
+#[derive(Debug, PartialEq, Eq)]
+struct Basis {
+    policy_version: String,
+    consents: Vec<(String, i64, i64, String, String, String)>,
+}
+
+impl Basis {
+    fn of(policy_version: &str, consents: &[Consent]) -> Self {
+        Self {
+            policy_version: policy_version.to_string(),
+            consents: consents
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.clone(),
+                        c.version,
+                        c.expires_at,
+                        c.recipient_id.clone(),
+                        c.purposes.clone(),
+                        c.fields.clone(),
+                    )
+                })
+                .collect(),
+        }
     }
-    let context = tx.context;
-    let policy_version = context.policy.version().to_string();
-    let now = now_micros();
+}
+
+/// One consent-and-purpose decision of one record, ready to write: its audit record
+/// (serialised but for the index) and, if anything is released, its outbox event and the
+/// release the `202` reports.
+struct Planned {
+    audit: PreparedRecord,
+    event: Option<(NewEvent, Release)>,
+    stats: DecisionStats,
+}
+
+/// The decisions for every record of a batch, made from one read of its users' active
+/// consents. Making it is most of a batch's CPU; it is made on the request's thread
+/// ([`plan_batch`]) and checked, not redone, in the writer's transaction ([`queue`]).
+pub struct Plan {
+    basis: Basis,
+    /// Per record, in batch order.
+    records: Vec<Vec<Planned>>,
+}
+
+/// The users of `records`, sorted and without repeats: the consents a plan reads.
+fn users_of<R: Releasable>(records: &[R]) -> Vec<&str> {
     let mut users: Vec<&str> = records.iter().map(|r| r.user_id()).collect();
     users.sort_unstable();
     users.dedup();
+    users
+}
+
+/// Plans a batch outside the writer, on a pooled connection: reads the active consents of
+/// its users (a plain read; the writer reads them again under its locks) and decides.
+pub fn plan_batch<R: Releasable>(
+    conn: &mut DbConnection,
+    policy: &PolicyEngine,
+    bank: &str,
+    records: &[R],
+) -> Result<Plan, DbError> {
+    let now = now_micros();
+    let consents = active_for_users(conn, bank, &users_of(records), now)?;
+    plan(policy, bank, records, consents, now)
+}
+
+/// Decides every record of `records` (the whole batch of `bank`) against `consents`.
+fn plan<R: Releasable>(
+    policy: &PolicyEngine,
+    bank: &str,
+    records: &[R],
+    consents: Vec<Consent>,
+    now: i64,
+) -> Result<Plan, DbError> {
+    let policy_version = policy.version();
+    let basis = Basis::of(policy_version, &consents);
     let mut by_user: HashMap<String, Vec<InForce>> = HashMap::new();
-    for consent in active_for_users(tx.conn(), bank, &users, now)? {
+    for consent in consents {
         let purposes = consent.purpose_list();
         let fields = consent.field_list();
         by_user
@@ -167,11 +245,12 @@ pub fn decide_and_queue<R: Releasable>(
                 fields,
             });
     }
-    let catalog_fields = context.policy.catalog().fields(R::KIND);
-    let mut events = Vec::new();
-    let mut all = Vec::with_capacity(records.len());
+    let catalog_fields = policy.catalog().fields(R::KIND);
+    let actor = format!("bank:{bank}");
+    let mut planned_records = Vec::with_capacity(records.len());
     for record in records {
-        let mut releases = Vec::new();
+        let mut planned = Vec::new();
+        let detail = record.audit_detail();
         for in_force in by_user
             .get(record.user_id())
             .map(Vec::as_slice)
@@ -185,10 +264,7 @@ pub fn decide_and_queue<R: Releasable>(
                 purposes: &in_force.purposes,
             };
             for purpose in &in_force.purposes {
-                let mask =
-                    context
-                        .policy
-                        .decide(&consent.recipient_id, bank, R::KIND, purpose, &view);
+                let mask = policy.decide(&consent.recipient_id, bank, R::KIND, purpose, &view);
                 let mut released = Vec::new();
                 let mut withheld = Vec::new();
                 let mut data = Map::new();
@@ -213,29 +289,34 @@ pub fn decide_and_queue<R: Releasable>(
                         });
                     }
                 }
-                let record_audit = AuditRecord::new(Kind::Withhold, format!("bank:{bank}"))
+                let mut stats = DecisionStats::default();
+                let record_audit = AuditRecord::new(Kind::Withhold, actor.clone())
                     .user(consent.user_id.clone())
                     .recipient(consent.recipient_id.clone())
                     .purpose(purpose.clone())
                     .consent(consent.id.clone())
                     .bank(bank)
-                    .policy_version(policy_version.clone())
-                    .detail(record.audit_detail());
+                    .policy_version(policy_version)
+                    .detail(detail.clone());
                 if released.is_empty() {
                     // Nothing leaves for this consent and purpose: no event, a withhold record.
                     stats.count(&withheld, false);
-                    tx.audit(record_audit.fields(released, withheld))?;
+                    planned.push(Planned {
+                        audit: prepared(record_audit.fields(released, withheld))?,
+                        event: None,
+                        stats,
+                    });
                     continue;
                 }
                 let event_id = uuid::Uuid::now_v7().to_string();
                 stats.count(&withheld, true);
-                let audit_index = tx.audit(
+                let audit = prepared(
                     record_audit
                         .kind(Kind::Release)
                         .event(event_id.clone())
                         .fields(released.clone(), withheld.clone()),
                 )?;
-                events.push(NewEvent {
+                let event = NewEvent {
                     event_id: event_id.clone(),
                     recipient_id: consent.recipient_id.clone(),
                     event_type: R::EVENT_TYPE,
@@ -248,15 +329,80 @@ pub fn decide_and_queue<R: Releasable>(
                     status: "pending",
                     attempts: 0,
                     next_attempt_at: now,
-                    audit_index: i64::try_from(audit_index).ok(),
-                });
-                releases.push(Release {
+                    audit_index: None,
+                };
+                let release = Release {
                     recipient: consent.recipient_id.clone(),
                     purpose: purpose.clone(),
                     event_id,
                     released,
                     withheld,
+                };
+                planned.push(Planned {
+                    audit,
+                    event: Some((event, release)),
+                    stats,
                 });
+            }
+        }
+        planned_records.push(planned);
+    }
+    Ok(Plan {
+        basis,
+        records: planned_records,
+    })
+}
+
+fn prepared(record: AuditRecord) -> Result<PreparedRecord, DbError> {
+    record
+        .prepare()
+        .map_err(|e| DbError::Corrupt(format!("audit record cannot be canonicalized: {e}")))
+}
+
+/// Inside the writer's transaction: reads the active consents of the batch's users (locking
+/// them on PostgreSQL), uses `planned` if it was made from exactly these consents and this
+/// policy version (else decides again, here), and writes the audit records and outbox
+/// events of the items marked accepted. Returns the releases of each accepted item, in
+/// order, and what the decisions came to.
+pub fn queue<R: Releasable>(
+    tx: &mut Tx<'_>,
+    bank: &str,
+    records: &[R],
+    accepted: &[bool],
+    planned: Option<Plan>,
+) -> Result<(Vec<Vec<Release>>, DecisionStats), DbError> {
+    let mut stats = DecisionStats::default();
+    if !accepted.iter().any(|a| *a) {
+        return Ok((Vec::new(), stats));
+    }
+    let policy = &tx.context.policy;
+    let now = now_micros();
+    let consents = active_for_users(tx.conn(), bank, &users_of(records), now)?;
+    let plan = match planned {
+        Some(plan)
+            if plan.records.len() == records.len()
+                && plan.basis == Basis::of(policy.version(), &consents) =>
+        {
+            plan
+        }
+        _ => plan(policy, bank, records, consents, now)?,
+    };
+    let mut events = Vec::new();
+    let mut all = Vec::new();
+    for (planned, _) in plan
+        .records
+        .into_iter()
+        .zip(accepted)
+        .filter(|(_, accepted)| **accepted)
+    {
+        let mut releases = Vec::new();
+        for decision in planned {
+            stats.add(&decision.stats);
+            let audit_index = tx.audit_prepared(decision.audit)?;
+            if let Some((mut event, release)) = decision.event {
+                event.audit_index = i64::try_from(audit_index).ok();
+                events.push(event);
+                releases.push(release);
             }
         }
         all.push(releases);
@@ -267,5 +413,174 @@ pub fn decide_and_queue<R: Releasable>(
             .values(chunk)
             .execute(c))?;
     }
-    Ok(all)
+    Ok((all, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The plan check against the real writer, on a real SQLite file.
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+
+    use diesel::connection::SimpleConnection as _;
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::CheckpointSigner;
+    use crate::config::{DatabaseConfig, Secret};
+    use crate::db::Database;
+    use crate::domain::{BankId, parse_transaction_batch};
+    use crate::ingest::store::{StoreOutcome, StoreTransactions};
+    use crate::writer::{WriteContext, Writer};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        database: Database,
+        policy: Arc<PolicyEngine>,
+        writer: Writer,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::open(&DatabaseConfig {
+            url: Secret::new(format!("sqlite://{}", dir.path().join("g.db").display())),
+            pool_size: 2,
+        })
+        .unwrap();
+        let policy = Arc::new(PolicyEngine::load(None).unwrap());
+        let signer = CheckpointSigner::new(
+            "consentgate/test",
+            ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+            1000,
+        )
+        .unwrap();
+        let writer = Writer::start(
+            &database,
+            WriteContext {
+                content_hash_key: [1; 32],
+                policy: Arc::clone(&policy),
+                signer: Arc::new(signer),
+                tree_size: Arc::new(AtomicU64::new(0)),
+            },
+        )
+        .unwrap();
+        database
+            .get()
+            .unwrap()
+            .batch_execute(
+                "INSERT INTO consents (id, user_id, recipient_id, bank_id, purposes, fields,
+                    granted_at, expires_at, revoked_at, revoked_by, version)
+                 VALUES ('c-1', 'u-1', 'messenger', 'bank-a', '[\"fraud_alert\"]',
+                    '[\"transaction.amount_minor\",\"transaction.currency\"]',
+                    0, 9000000000000000, NULL, NULL, 1)",
+            )
+            .unwrap();
+        Fixture {
+            _dir: dir,
+            database,
+            policy,
+            writer,
+        }
+    }
+
+    fn transactions(txn_id: &str) -> Vec<Transaction> {
+        parse_transaction_batch(&json!({"transactions": [{
+            "txn_id": txn_id, "user_id": "u-1", "amount_minor": 1299, "currency": "USD",
+            "merchant_name": "Blue Bottle Coffee", "merchant_category_code": "5814",
+            "channel": "in_store", "status": "authorized",
+            "occurred_at": "2026-11-24T10:00:00Z"
+        }]}))
+        .unwrap()
+    }
+
+    fn planned_event(plan: &Plan) -> String {
+        let event = plan.records[0][0].event.as_ref().unwrap();
+        event.0.event_id.clone()
+    }
+
+    async fn store(fixture: &Fixture, items: Vec<Transaction>, plan: Plan) -> Vec<Vec<Release>> {
+        let outcome = fixture
+            .writer
+            .submit(StoreTransactions {
+                bank: BankId::parse("bank-a").unwrap(),
+                items,
+                plan: Some(plan),
+            })
+            .await
+            .unwrap();
+        match outcome {
+            StoreOutcome::Stored(items, _) => items.into_iter().map(|(_, r)| r).collect(),
+            StoreOutcome::Conflict(_) => panic!("conflict"),
+        }
+    }
+
+    fn plan_now(fixture: &Fixture, items: &[Transaction]) -> Plan {
+        let mut conn = fixture.database.get().unwrap();
+        plan_batch(&mut conn, &fixture.policy, "bank-a", items).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_plan_made_from_the_consents_in_force_is_what_the_writer_commits() {
+        let fixture = fixture();
+        let items = transactions("t-1");
+        let plan = plan_now(&fixture, &items);
+        let event_id = planned_event(&plan);
+        let releases = store(&fixture, items, plan).await;
+        assert_eq!(releases[0].len(), 1);
+        assert_eq!(
+            releases[0][0].event_id, event_id,
+            "the plan was used, not redone"
+        );
+        assert_eq!(
+            releases[0][0].released,
+            ["transaction.amount_minor", "transaction.currency"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plan_made_before_a_revocation_releases_nothing() {
+        let fixture = fixture();
+        let items = transactions("t-1");
+        let plan = plan_now(&fixture, &items);
+        assert_eq!(plan.records[0].len(), 1, "the plan releases under c-1");
+        fixture
+            .database
+            .get()
+            .unwrap()
+            .batch_execute("UPDATE consents SET revoked_at = 1, version = 2 WHERE id = 'c-1'")
+            .unwrap();
+        let releases = store(&fixture, items, plan).await;
+        assert_eq!(releases.len(), 1);
+        assert!(releases[0].is_empty(), "released under a revoked consent");
+        let mut conn = fixture.database.get().unwrap();
+        let events: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT COUNT(*) FROM outbox_events)",
+        ))
+        .get_result(&mut *conn)
+        .unwrap();
+        assert_eq!(events, 0);
+    }
+
+    #[tokio::test]
+    async fn a_plan_made_before_a_grant_is_decided_again_with_it() {
+        let fixture = fixture();
+        let items = transactions("t-1");
+        let plan = plan_now(&fixture, &items);
+        let stale_event = planned_event(&plan);
+        fixture
+            .database
+            .get()
+            .unwrap()
+            .batch_execute(
+                "INSERT INTO consents (id, user_id, recipient_id, bank_id, purposes, fields,
+                    granted_at, expires_at, revoked_at, revoked_by, version)
+                 VALUES ('c-2', 'u-1', 'messenger', 'bank-a', '[\"finance_tracking\"]',
+                    '[\"transaction.amount_minor\"]', 0, 9000000000000000, NULL, NULL, 1)",
+            )
+            .unwrap();
+        let releases = store(&fixture, items, plan).await;
+        let purposes: Vec<&str> = releases[0].iter().map(|r| r.purpose.as_str()).collect();
+        assert_eq!(purposes, ["fraud_alert", "finance_tracking"]);
+        assert!(releases[0].iter().all(|r| r.event_id != stale_event));
+    }
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 pub use super::idempotency::ItemStatus;
 use super::idempotency::{classify, content_hash};
-use super::release::{DecisionStats, Release, decide_and_queue};
+use super::release::{DecisionStats, Plan, Release, queue};
 use crate::audit::{AuditRecord, Kind};
 use crate::db::schema::{ingested_balances, ingested_transactions};
 use crate::db::{DbError, INSERT_CHUNK};
@@ -28,6 +28,8 @@ pub struct StoreTransactions {
     pub bank: BankId,
     /// The parsed batch.
     pub items: Vec<Transaction>,
+    /// Its decisions, made before it reached the writer (checked there, or made again).
+    pub plan: Option<Plan>,
 }
 
 #[derive(Insertable)]
@@ -89,10 +91,14 @@ impl WriteJob for StoreTransactions {
                 .values(chunk)
                 .execute(c))?;
         }
-        let accepted: Vec<&Transaction> = accepted_items(&self.items, &statuses);
         tx.audit(ingest_record(bank, "transaction", &statuses))?;
-        let mut stats = DecisionStats::default();
-        let releases = decide_and_queue(tx, bank, &accepted, &mut stats)?;
+        let (releases, stats) = queue(
+            tx,
+            bank,
+            &self.items,
+            &accepted(&statuses),
+            self.plan.take(),
+        )?;
         Ok(StoreOutcome::Stored(pair(statuses, releases), stats))
     }
 }
@@ -103,6 +109,8 @@ pub struct StoreBalances {
     pub bank: BankId,
     /// The parsed batch.
     pub items: Vec<Balance>,
+    /// Its decisions, made before it reached the writer (checked there, or made again).
+    pub plan: Option<Plan>,
 }
 
 #[derive(Insertable)]
@@ -179,10 +187,14 @@ impl WriteJob for StoreBalances {
                 .values(chunk)
                 .execute(c))?;
         }
-        let accepted: Vec<&Balance> = accepted_items(&self.items, &statuses);
         tx.audit(ingest_record(bank, "balance", &statuses))?;
-        let mut stats = DecisionStats::default();
-        let releases = decide_and_queue(tx, bank, &accepted, &mut stats)?;
+        let (releases, stats) = queue(
+            tx,
+            bank,
+            &self.items,
+            &accepted(&statuses),
+            self.plan.take(),
+        )?;
         Ok(StoreOutcome::Stored(pair(statuses, releases), stats))
     }
 }
@@ -193,12 +205,11 @@ fn composite_key(account_ref: &str, as_of: &str) -> String {
     format!("{account_ref} {as_of}")
 }
 
-fn accepted_items<'a, T>(items: &'a [T], statuses: &[ItemStatus]) -> Vec<&'a T> {
-    items
+/// Which items are new (and so decided and written).
+fn accepted(statuses: &[ItemStatus]) -> Vec<bool> {
+    statuses
         .iter()
-        .zip(statuses)
-        .filter(|(_, s)| **s == ItemStatus::Accepted)
-        .map(|(item, _)| item)
+        .map(|s| *s == ItemStatus::Accepted)
         .collect()
 }
 

@@ -49,6 +49,11 @@ impl<'a> Tx<'a> {
     pub fn audit(&mut self, record: crate::audit::AuditRecord) -> Result<u64, DbError> {
         self.audit.append(self.conn, record)
     }
+
+    /// Appends a record serialised before it reached the writer; returns its index.
+    pub fn audit_prepared(&mut self, record: crate::audit::PreparedRecord) -> Result<u64, DbError> {
+        self.audit.append_prepared(self.conn, record)
+    }
 }
 
 /// A unit of work applied inside the writer's transaction.
