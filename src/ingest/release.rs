@@ -464,22 +464,33 @@ mod tests {
             },
         )
         .unwrap();
-        database
-            .get()
-            .unwrap()
-            .batch_execute(
-                "INSERT INTO consents (id, user_id, recipient_id, bank_id, purposes, fields,
-                    granted_at, expires_at, revoked_at, revoked_by, version)
-                 VALUES ('c-1', 'u-1', 'messenger', 'bank-a', '[\"fraud_alert\"]',
-                    '[\"transaction.amount_minor\",\"transaction.currency\"]',
-                    0, 9000000000000000, NULL, NULL, 1)",
-            )
-            .unwrap();
-        Fixture {
+        let fixture = Fixture {
             _dir: dir,
             database,
             policy,
             writer,
+        };
+        fixture.consent(
+            "c-1",
+            "fraud_alert",
+            r#"["transaction.amount_minor","transaction.currency"]"#,
+        );
+        fixture
+    }
+
+    impl Fixture {
+        /// Stores a consent of u-1 for messenger and bank-a behind the gateway's back.
+        fn consent(&self, id: &str, purpose: &str, fields: &str) {
+            self.database
+                .get()
+                .unwrap()
+                .batch_execute(&format!(
+                    "INSERT INTO consents (id, user_id, recipient_id, bank_id, purposes, fields,
+                        granted_at, expires_at, revoked_at, revoked_by, version)
+                     VALUES ('{id}', 'u-1', 'messenger', 'bank-a', '[\"{purpose}\"]',
+                        '{fields}', 0, 9000000000000000, NULL, NULL, 1)"
+                ))
+                .unwrap();
         }
     }
 
@@ -567,17 +578,7 @@ mod tests {
         let items = transactions("t-1");
         let plan = plan_now(&fixture, &items);
         let stale_event = planned_event(&plan);
-        fixture
-            .database
-            .get()
-            .unwrap()
-            .batch_execute(
-                "INSERT INTO consents (id, user_id, recipient_id, bank_id, purposes, fields,
-                    granted_at, expires_at, revoked_at, revoked_by, version)
-                 VALUES ('c-2', 'u-1', 'messenger', 'bank-a', '[\"finance_tracking\"]',
-                    '[\"transaction.amount_minor\"]', 0, 9000000000000000, NULL, NULL, 1)",
-            )
-            .unwrap();
+        fixture.consent("c-2", "finance_tracking", r#"["transaction.amount_minor"]"#);
         let releases = store(&fixture, items, plan).await;
         let purposes: Vec<&str> = releases[0].iter().map(|r| r.purpose.as_str()).collect();
         assert_eq!(purposes, ["fraud_alert", "finance_tracking"]);
