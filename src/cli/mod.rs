@@ -88,9 +88,8 @@ pub fn main() -> ExitCode {
 /// memory is measured apart, and it never outlives the load generator.
 pub fn serve_as_child(config: &Path) -> ExitCode {
     init_logging();
-    let result = resolve_config(Some(config), false).and_then(|config| {
-        serve::serve(&config, serve::shutdown_signal_or_end_of_input())
-    });
+    let result = resolve_config(Some(config), false)
+        .and_then(|config| serve::serve(&config, serve::shutdown_signal_or_end_of_input()));
     exit_code(result)
 }
 

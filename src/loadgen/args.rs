@@ -255,8 +255,9 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Options, BenchError> {
-        let cli = Cli::try_parse_from(std::iter::once("consentgate-bench").chain(args.iter().copied()))
-            .map_err(|e| BenchError::Usage(e.to_string()))?;
+        let cli =
+            Cli::try_parse_from(std::iter::once("consentgate-bench").chain(args.iter().copied()))
+                .map_err(|e| BenchError::Usage(e.to_string()))?;
         cli.args.into_options(PathBuf::from("/bin/true"))
     }
 
@@ -279,13 +280,22 @@ mod tests {
 
     #[test]
     fn a_batch_above_the_contract_limit_is_refused() {
-        assert!(matches!(parse(&["--batch", "1001"]), Err(BenchError::Usage(_))));
-        assert!(matches!(parse(&["--batch", "0"]), Err(BenchError::Usage(_))));
+        assert!(matches!(
+            parse(&["--batch", "1001"]),
+            Err(BenchError::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&["--batch", "0"]),
+            Err(BenchError::Usage(_))
+        ));
     }
 
     #[test]
     fn an_unknown_database_is_refused() {
-        assert!(matches!(parse(&["--database", "mysql://x"]), Err(BenchError::Usage(_))));
+        assert!(matches!(
+            parse(&["--database", "mysql://x"]),
+            Err(BenchError::Usage(_))
+        ));
         let pg = parse(&["--database", "postgres://postgres@127.0.0.1/postgres"]).expect("valid");
         assert!(matches!(pg.database, DatabaseChoice::Postgres { .. }));
     }

@@ -49,7 +49,11 @@ impl CeilingReport {
     /// Rows committed per second.
     pub fn rows_per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 { self.rows as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            self.rows as f64 / secs
+        } else {
+            0.0
+        }
     }
 }
 
@@ -64,17 +68,38 @@ pub fn settings(target: &Target) -> Result<String, BenchError> {
     Ok(match target.backend() {
         Backend::Sqlite => format!(
             "journal_mode={} synchronous={} (2 = FULL) busy_timeout={} foreign_keys={}",
-            read(&mut conn, "SELECT CAST(journal_mode AS TEXT) AS value FROM pragma_journal_mode")?,
-            read(&mut conn, "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous")?,
-            read(&mut conn, "SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout")?,
-            read(&mut conn, "SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys")?,
+            read(
+                &mut conn,
+                "SELECT CAST(journal_mode AS TEXT) AS value FROM pragma_journal_mode"
+            )?,
+            read(
+                &mut conn,
+                "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous"
+            )?,
+            read(
+                &mut conn,
+                "SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout"
+            )?,
+            read(
+                &mut conn,
+                "SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys"
+            )?,
         ),
         Backend::Postgres => format!(
             "synchronous_commit={} fsync={} wal_sync_method={} full_page_writes={}",
-            read(&mut conn, "SELECT current_setting('synchronous_commit') AS value")?,
+            read(
+                &mut conn,
+                "SELECT current_setting('synchronous_commit') AS value"
+            )?,
             read(&mut conn, "SELECT current_setting('fsync') AS value")?,
-            read(&mut conn, "SELECT current_setting('wal_sync_method') AS value")?,
-            read(&mut conn, "SELECT current_setting('full_page_writes') AS value")?,
+            read(
+                &mut conn,
+                "SELECT current_setting('wal_sync_method') AS value"
+            )?,
+            read(
+                &mut conn,
+                "SELECT current_setting('full_page_writes') AS value"
+            )?,
         ),
     })
 }
@@ -113,8 +138,12 @@ fn fill(
     let mut rng = StdRng::seed_from_u64(seed);
     let noise: Vec<u8> = (0..65_536)
         .map(|_| {
-            const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.-";
-            ALPHABET.get(rng.gen_range(0..ALPHABET.len())).copied().unwrap_or(b'x')
+            const ALPHABET: &[u8] =
+                b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.-";
+            ALPHABET
+                .get(rng.gen_range(0..ALPHABET.len()))
+                .copied()
+                .unwrap_or(b'x')
         })
         .collect();
     let mut next_id: i64 = 0;
@@ -130,7 +159,10 @@ fn fill(
                     .get(offset..offset + PAYLOAD_BYTES)
                     .map(|b| String::from_utf8_lossy(b).into_owned())
                     .unwrap_or_default();
-                (bench_ceiling::id.eq(next_id), bench_ceiling::payload.eq(text))
+                (
+                    bench_ceiling::id.eq(next_id),
+                    bench_ceiling::payload.eq(text),
+                )
             })
             .collect();
         let began = Instant::now();

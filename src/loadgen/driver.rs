@@ -122,7 +122,13 @@ pub async fn run(plan: &Plan, tls: &Tls, bank_url: &str) -> Result<LoadReport, B
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, client) in clients.into_iter().enumerate() {
-        tasks.spawn(connection(index, client, Arc::clone(&url), Arc::clone(&plan), start));
+        tasks.spawn(connection(
+            index,
+            client,
+            Arc::clone(&url),
+            Arc::clone(&plan),
+            start,
+        ));
     }
     let mut totals = Totals::default();
     let mut latencies = Vec::new();
@@ -225,7 +231,9 @@ async fn connection(
                 }
                 if in_window {
                     let micros = done.duration_since(sent_at).as_micros();
-                    tally.latencies.push(u64::try_from(micros).unwrap_or(u64::MAX));
+                    tally
+                        .latencies
+                        .push(u64::try_from(micros).unwrap_or(u64::MAX));
                     tally.responses += 1;
                     if status == 202 {
                         tally.transactions += plan.batch as u64;

@@ -49,15 +49,17 @@ impl GatewayProcess {
             .arg(config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(log_file);
+            .stderr(log_file)
+            // The log is a file: no colour escapes in it.
+            .env("NO_COLOR", "1");
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("CONSENTGATE__") {
                 command.env_remove(name);
             }
         }
-        let mut child = command.spawn().map_err(|e| {
-            BenchError::Gateway(format!("cannot start `{}`: {e}", exe.display()))
-        })?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| BenchError::Gateway(format!("cannot start `{}`: {e}", exe.display())))?;
         let stdin = child.stdin.take();
         let (addresses, found) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
@@ -87,7 +89,9 @@ impl GatewayProcess {
             if let Err(e) = reader {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(BenchError::Gateway(format!("cannot read the gateway's output: {e}")));
+                return Err(BenchError::Gateway(format!(
+                    "cannot read the gateway's output: {e}"
+                )));
             }
         }
         let mut process = Self {
@@ -158,7 +162,11 @@ impl GatewayProcess {
                     let _ = self.child.wait();
                     return Err(self.failure("the gateway did not stop in time and was killed"));
                 }
-                Err(e) => return Err(BenchError::Gateway(format!("cannot wait for the gateway: {e}"))),
+                Err(e) => {
+                    return Err(BenchError::Gateway(format!(
+                        "cannot wait for the gateway: {e}"
+                    )));
+                }
             }
         }
     }

@@ -188,7 +188,10 @@ impl Phase<'_> {
             &self.receiver.url,
             options.gateway_workers,
         )?;
-        let log = self.workspace.dir().join(format!("gateway-{}.log", self.index));
+        let log = self
+            .workspace
+            .dir()
+            .join(format!("gateway-{}.log", self.index));
         let gateway = GatewayProcess::spawn(&options.gateway_exe, &config, &log)?;
         let webhooks_before = self.receiver.received();
         let run_tag = format!("{:08x}", rand::random::<u32>());
@@ -206,9 +209,13 @@ impl Phase<'_> {
         let (consents, load, half_peak) = self.runtime.block_on(async {
             let api = self.tls.user_client()?;
             wait_until_ready(&api, &gateway.api_url).await?;
-            let took =
-                population::grant(&api, &gateway.api_url, Arc::clone(&self.minter), options.users)
-                    .await?;
+            let took = population::grant(
+                &api,
+                &gateway.api_url,
+                Arc::clone(&self.minter),
+                options.users,
+            )
+            .await?;
             let load = driver::run(&plan, self.tls, &gateway.bank_url).await?;
             let half_peak = if options.half_peak {
                 let half = Plan {
@@ -226,8 +233,8 @@ impl Phase<'_> {
         let gateway_pid = gateway.pid();
         gateway.stop()?;
         let webhooks = self.receiver.received().saturating_sub(webhooks_before);
-        let target = Target::parse(&database.url())
-            .map_err(|e| BenchError::Database(e.to_string()))?;
+        let target =
+            Target::parse(&database.url()).map_err(|e| BenchError::Database(e.to_string()))?;
         let settings = ceiling::settings(&target)?;
         let mut ceilings = vec![ceiling::measure(
             &target,

@@ -148,7 +148,8 @@ async fn grant_one(
         .get(index % CONSENTS.len())
         .copied()
         .unwrap_or((&["fraud_alert"], &["transaction.amount_minor"]));
-    let body = json!({"recipient": RECIPIENT, "bank": BANK, "purposes": purposes, "fields": fields});
+    let body =
+        json!({"recipient": RECIPIENT, "bank": BANK, "purposes": purposes, "fields": fields});
     let response = client
         .post(url)
         .bearer_auth(minter.token(&user)?)

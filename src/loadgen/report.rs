@@ -43,7 +43,10 @@ impl PhaseReport {
 
     /// Gateway transactions/s over the ceiling at the same batch size.
     pub fn ratio(&self) -> Option<f64> {
-        ratio(self.load.transactions_per_second(), self.ceiling(self.batch)?)
+        ratio(
+            self.load.transactions_per_second(),
+            self.ceiling(self.batch)?,
+        )
     }
 
     /// What makes the phase a failed check: requests without a 202 (or, when verified, a
@@ -53,10 +56,16 @@ impl PhaseReport {
         for load in std::iter::once(&self.load).chain(&self.half_peak) {
             let totals = &load.totals;
             if totals.sent == 0 || load.responses == 0 {
-                problems.push(format!("batch {}: no request was answered in the window", self.batch));
+                problems.push(format!(
+                    "batch {}: no request was answered in the window",
+                    self.batch
+                ));
             }
             if totals.errors > 0 {
-                problems.push(format!("batch {}: {} requests failed", self.batch, totals.errors));
+                problems.push(format!(
+                    "batch {}: {} requests failed",
+                    self.batch, totals.errors
+                ));
             }
             if !totals.other_statuses.is_empty() {
                 problems.push(format!(
@@ -102,7 +111,10 @@ pub fn print_phase(number: usize, of: usize, report: &PhaseReport) {
     if let Some(half) = &report.half_peak {
         print_load("half peak", half);
     }
-    println!("webhooks     {} received while the gateway ran", report.webhooks);
+    println!(
+        "webhooks     {} received while the gateway ran",
+        report.webhooks
+    );
     match report.memory {
         Some(memory) => println!(
             "gateway RSS  peak {:.1} MiB (VmHWM), {:.1} MiB at the end of the load",
@@ -122,11 +134,10 @@ pub fn print_phase(number: usize, of: usize, report: &PhaseReport) {
             ceiling.rows_per_second(),
             ceiling.rows,
             ceiling.elapsed.as_secs_f64(),
-            ceiling.commit.map_or_else(|| "-".to_string(), |c| format!(
-                "p50 {}, p99 {}",
-                ms(c.p50),
-                ms(c.p99)
-            ))
+            ceiling.commit.map_or_else(
+                || "-".to_string(),
+                |c| format!("p50 {}, p99 {}", ms(c.p50), ms(c.p99))
+            )
         );
     }
     let tps = load.transactions_per_second();
@@ -144,7 +155,10 @@ pub fn print_phase(number: usize, of: usize, report: &PhaseReport) {
             })
         })
         .collect();
-    println!("ratio        {tps:.0} transactions/s = {}", ratios.join("; "));
+    println!(
+        "ratio        {tps:.0} transactions/s = {}",
+        ratios.join("; ")
+    );
 }
 
 /// Prints a table of every phase, then the batch-1 to batch-100 ratio when both ran.
@@ -152,7 +166,16 @@ pub fn print_summary(reports: &[PhaseReport]) {
     println!("\n== summary");
     println!(
         "{:<10} {:>5} {:>5} {:>11} {:>15} {:>8} {:>8} {:>15} {:>7} {:>13}",
-        "database", "batch", "conns", "requests/s", "transactions/s", "p50 ms", "p99 ms", "ceiling rows/s", "ratio", "peak RSS MiB"
+        "database",
+        "batch",
+        "conns",
+        "requests/s",
+        "transactions/s",
+        "p50 ms",
+        "p99 ms",
+        "ceiling rows/s",
+        "ratio",
+        "peak RSS MiB"
     );
     for r in reports {
         let latency = r.load.latency;

@@ -52,9 +52,11 @@ impl Workspace {
         webhook_url: &str,
         workers: Option<usize>,
     ) -> Result<PathBuf, BenchError> {
-        let broken = |what: &str| BenchError::Setup(format!("the development configuration {what}"));
-        let text = std::fs::read_to_string(&self.setup.config)
-            .map_err(|e| BenchError::Setup(format!("cannot read the development configuration: {e}")))?;
+        let broken =
+            |what: &str| BenchError::Setup(format!("the development configuration {what}"));
+        let text = std::fs::read_to_string(&self.setup.config).map_err(|e| {
+            BenchError::Setup(format!("cannot read the development configuration: {e}"))
+        })?;
         let mut table: toml::Table = text
             .parse()
             .map_err(|e| BenchError::Setup(format!("the development configuration: {e}")))?;
@@ -65,7 +67,8 @@ impl Workspace {
             let workers = i64::try_from(workers).map_err(|_| broken("cannot hold the workers"))?;
             server.insert("workers".into(), workers.into());
         }
-        let database = section(&mut table, "database").ok_or_else(|| broken("has no [database]"))?;
+        let database =
+            section(&mut table, "database").ok_or_else(|| broken("has no [database]"))?;
         database.insert("url".into(), database_url.into());
         let recipient = table
             .get_mut("recipients")
