@@ -143,6 +143,11 @@ impl GatewayProcess {
         })
     }
 
+    /// CPU time (user and system) the gateway has used so far; `None` without `/proc`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(&self.child.id().to_string())
+    }
+
     /// Asks the gateway to stop (its standard input closes: it finishes the requests in
     /// flight and stops delivery), and kills it if it has not exited in time.
     pub fn stop(mut self) -> Result<(), BenchError> {
@@ -184,6 +189,21 @@ impl GatewayProcess {
             self.log.display()
         ))
     }
+}
+
+/// CPU time (user and system) used so far by process `pid` (`self`: this one), from
+/// `/proc/PID/stat`.
+pub fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; fields after it
+    // start with the state (field 3), so utime (14) and stime (15) are the 12th and 13th.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    // CAUTION: /proc counts in USER_HZ, which the kernel fixes at 100 for user space on
+    // every architecture Linux supports (sysconf(_SC_CLK_TCK) would need unsafe code).
+    Some(Duration::from_millis((user + system) * 10))
 }
 
 impl Drop for GatewayProcess {

@@ -33,6 +33,7 @@ mod workspace;
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use clap::Parser as _;
 
@@ -40,7 +41,7 @@ pub use args::{DatabaseChoice, Options};
 pub use ceiling::{CeilingReport, ROW_BYTES};
 pub use driver::{LoadReport, Plan, Totals};
 pub use gateway_process::Memory;
-pub use report::{PhaseReport, REFERENCE_BATCH};
+pub use report::{CpuUse, PhaseReport, REFERENCE_BATCH};
 pub use stats::{LatencySummary, percentile};
 
 use crate::db::Target;
@@ -206,7 +207,7 @@ impl Phase<'_> {
             seed: options.seed.wrapping_add(self.index as u64),
             run_tag,
         };
-        let (consents, load, half_peak) = self.runtime.block_on(async {
+        let (consents, load, cpu, half_peak) = self.runtime.block_on(async {
             let api = self.tls.user_client()?;
             wait_until_ready(&api, &gateway.api_url).await?;
             let took = population::grant(
@@ -216,7 +217,24 @@ impl Phase<'_> {
                 options.users,
             )
             .await?;
+            let before = (
+                gateway.cpu_time(),
+                gateway_process::cpu_time("self"),
+                Instant::now(),
+            );
             let load = driver::run(&plan, self.tls, &gateway.bank_url).await?;
+            let cpu = match (
+                before,
+                gateway.cpu_time(),
+                gateway_process::cpu_time("self"),
+            ) {
+                ((Some(g0), Some(l0), started), Some(g1), Some(l1)) => Some(CpuUse {
+                    gateway: g1.saturating_sub(g0),
+                    load_generator: l1.saturating_sub(l0),
+                    wall: started.elapsed(),
+                }),
+                _ => None,
+            };
             let half_peak = if options.half_peak {
                 let half = Plan {
                     rate: Some((load.requests_per_second() / 2.0).max(1.0)),
@@ -227,7 +245,7 @@ impl Phase<'_> {
             } else {
                 None
             };
-            Ok::<_, BenchError>(((options.users, took), load, half_peak))
+            Ok::<_, BenchError>(((options.users, took), load, cpu, half_peak))
         })?;
         let memory = gateway.memory();
         let gateway_pid = gateway.pid();
@@ -259,6 +277,7 @@ impl Phase<'_> {
             load,
             half_peak,
             memory,
+            cpu,
             webhooks,
             ceilings,
         })
@@ -267,7 +286,7 @@ impl Phase<'_> {
 
 /// Polls `GET /readyz` until it answers 200.
 async fn wait_until_ready(client: &reqwest::Client, api_url: &str) -> Result<(), BenchError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let ready = client
             .get(format!("{api_url}/readyz"))
@@ -277,7 +296,7 @@ async fn wait_until_ready(client: &reqwest::Client, api_url: &str) -> Result<(),
         if ready {
             return Ok(());
         }
-        if std::time::Instant::now() > deadline {
+        if Instant::now() > deadline {
             return Err(BenchError::Gateway(format!(
                 "`{api_url}/readyz` did not answer 200 in time"
             )));

@@ -29,10 +29,23 @@ pub struct PhaseReport {
     pub half_peak: Option<LoadReport>,
     /// The gateway's memory at the end of the load.
     pub memory: Option<Memory>,
+    /// CPU used during the main measurement (warm-up and window).
+    pub cpu: Option<CpuUse>,
     /// Webhooks the receiver got while the gateway ran.
     pub webhooks: u64,
     /// Bare-INSERT ceilings: at the phase's batch size, and at [`REFERENCE_BATCH`].
     pub ceilings: Vec<CeilingReport>,
+}
+
+/// CPU time used by each process during a measurement of `wall` time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuUse {
+    /// The gateway's (user and system).
+    pub gateway: Duration,
+    /// The load generator's own, webhook receiver included.
+    pub load_generator: Duration,
+    /// The measurement's wall-clock time.
+    pub wall: Duration,
 }
 
 impl PhaseReport {
@@ -107,9 +120,9 @@ pub fn print_phase(number: usize, of: usize, report: &PhaseReport) {
         report.consents.0,
         report.consents.1.as_secs_f64()
     );
-    print_load("load", load);
+    print_load("load", load, false);
     if let Some(half) = &report.half_peak {
-        print_load("half peak", half);
+        print_load("half peak", half, true);
     }
     println!(
         "webhooks     {} received while the gateway ran",
@@ -219,9 +232,10 @@ pub fn print_summary(reports: &[PhaseReport]) {
     }
 }
 
-fn print_load(label: &str, load: &LoadReport) {
+/// Prints one measurement; `show_rate`: name its open-loop rate (the heading does not).
+fn print_load(label: &str, load: &LoadReport, show_rate: bool) {
     let mode = match load.plan.rate {
-        Some(rate) if label != "load" => format!(", open loop at {rate:.1} requests/s"),
+        Some(rate) if show_rate => format!(", open loop at {rate:.1} requests/s"),
         _ => String::new(),
     };
     println!(
