@@ -124,6 +124,17 @@ pub fn print_phase(number: usize, of: usize, report: &PhaseReport) {
     if let Some(half) = &report.half_peak {
         print_load("half peak", half, true);
     }
+    if let Some(cpu) = report.cpu {
+        let cores = |used: Duration| used.as_secs_f64() / cpu.wall.as_secs_f64().max(1e-9);
+        println!(
+            "CPU          gateway {:.1} s ({:.2} cores), load generator {:.1} s ({:.2} cores) over the {:.1} s of warm-up and window",
+            cpu.gateway.as_secs_f64(),
+            cores(cpu.gateway),
+            cpu.load_generator.as_secs_f64(),
+            cores(cpu.load_generator),
+            cpu.wall.as_secs_f64()
+        );
+    }
     println!(
         "webhooks     {} received while the gateway ran",
         report.webhooks
