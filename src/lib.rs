@@ -13,6 +13,7 @@ pub mod domain;
 pub mod gateway;
 pub mod http;
 pub mod ingest;
+pub mod loadgen;
 pub mod openapi;
 pub mod pki;
 pub mod policy;

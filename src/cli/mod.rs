@@ -14,6 +14,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use token::mint as mint_dev_token;
+
 use crate::config::Config;
 
 /// Folder of the embedded defaults: the development PKI, keys, configuration and database.
@@ -77,6 +79,21 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Demo(args) => demo::run(args),
     };
+    exit_code(result)
+}
+
+/// Runs the gateway on the configuration file `config` as `consentgate serve --config
+/// CONFIG` does, and also stops it when standard input reaches its end. The load generator
+/// (`consentgate-bench`) runs the gateway under test this way, as its child process: its
+/// memory is measured apart, and it never outlives the load generator.
+pub fn serve_as_child(config: &Path) -> ExitCode {
+    init_logging();
+    let result = resolve_config(Some(config), false)
+        .and_then(|config| serve::serve(&config, serve::shutdown_signal_or_end_of_input()));
+    exit_code(result)
+}
+
+fn exit_code(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {

@@ -17,23 +17,32 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), Failure> {
     init_logging();
     let config = resolve_config(args.config.as_deref(), true)?;
+    serve(&config, shutdown_signal())
+}
+
+/// Runs the gateway on `config`, prints its addresses, and serves until `stop` completes;
+/// then finishes the requests in flight and stops.
+pub(super) fn serve<F>(config: &Config, stop: F) -> Result<(), Failure>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Work(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
-        let gateway = gateway::start(&config).map_err(|e| {
+        let gateway = gateway::start(config).map_err(|e| {
             if e.is_configuration() {
                 Failure::Usage(e.to_string())
             } else {
                 Failure::Work(e.to_string())
             }
         })?;
-        print_banner(&config, &gateway);
+        print_banner(config, &gateway);
         println!("ready; Ctrl-C stops the gateway");
         let handles = gateway.handles();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            stop.await;
             tracing::info!("shutting down: finishing requests in flight");
             for handle in handles {
                 handle.stop(true).await;
@@ -44,6 +53,26 @@ pub fn run(args: Args) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::Work(format!("the server failed: {e}")))
     })
+}
+
+/// Completes on Ctrl-C, SIGTERM, or when standard input reaches its end: the parent process
+/// that started the gateway with a pipe as its input has closed it, or has ended.
+pub(super) async fn shutdown_signal_or_end_of_input() {
+    let (closed, input_ended) = tokio::sync::oneshot::channel::<()>();
+    let watcher = std::thread::Builder::new()
+        .name("stdin-watch".to_string())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = closed.send(());
+        });
+    if watcher.is_err() {
+        tracing::warn!("cannot watch standard input; only signals stop the gateway");
+        return shutdown_signal().await;
+    }
+    tokio::select! {
+        _ = shutdown_signal() => {},
+        _ = input_ended => {},
+    }
 }
 
 async fn shutdown_signal() {

@@ -18,6 +18,7 @@ mod consents;
 mod delivery;
 mod helpers;
 mod ingest;
+mod loadgen;
 mod policy_cli;
 mod releases;
 mod schema;
