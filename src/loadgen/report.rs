@@ -336,3 +336,83 @@ fn ms_number(d: Duration) -> String {
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadgen::driver::{Plan, Totals};
+
+    fn phase(totals: Totals, responses: u64, ceiling_rows: u64) -> PhaseReport {
+        let plan = Plan {
+            connections: 1,
+            batch: 10,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(1),
+            rate: None,
+            verify: true,
+            users: 1,
+            seed: 0,
+            run_tag: "t".into(),
+        };
+        PhaseReport {
+            database: "sqlite",
+            settings: String::new(),
+            batch: 10,
+            gateway_pid: 1,
+            consents: (1, Duration::ZERO),
+            load: LoadReport {
+                plan,
+                responses,
+                transactions: responses * 10,
+                latency: None,
+                totals,
+            },
+            half_peak: None,
+            memory: None,
+            cpu: None,
+            webhooks: 0,
+            ceilings: vec![CeilingReport {
+                batch: 10,
+                rows: ceiling_rows,
+                elapsed: Duration::from_secs(1),
+                commit: None,
+            }],
+        }
+    }
+
+    fn all_accepted(n: u64) -> Totals {
+        Totals {
+            sent: n,
+            accepted: n,
+            ..Totals::default()
+        }
+    }
+
+    #[test]
+    fn a_phase_where_every_request_was_accepted_is_a_passed_check() {
+        assert_eq!(
+            phase(all_accepted(5), 5, 100).problems(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_phase_with_an_answer_other_than_202_is_a_failed_check() {
+        let mut totals = all_accepted(5);
+        totals.other_statuses.insert(503, 1);
+        assert_eq!(phase(totals, 5, 100).problems().len(), 1);
+    }
+
+    #[test]
+    fn a_phase_with_a_transport_error_or_an_incomplete_202_is_a_failed_check() {
+        let mut totals = all_accepted(5);
+        totals.errors = 1;
+        totals.incomplete = 1;
+        assert_eq!(phase(totals, 5, 100).problems().len(), 2);
+    }
+
+    #[test]
+    fn a_phase_without_requests_or_ceiling_rows_is_a_failed_check() {
+        assert_eq!(phase(Totals::default(), 0, 0).problems().len(), 2);
+    }
+}
