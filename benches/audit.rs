@@ -7,15 +7,21 @@
 //!     canonical release records held in memory, against a signed checkpoint;
 //! (c) records per second of `verify_online` over the log written in (a).
 //!
-//! Run with `cargo bench --bench audit` (release profile). With
+//! Run with `cargo bench --bench audit` (release profile); `cargo bench --bench audit --
+//! offline` runs (b) alone. With
 //! `CONSENTGATE_BENCH_POSTGRES_URL=postgres://user@host/postgres` (a database the user may
 //! create databases from), (a) and (c) also run on a fresh PostgreSQL database, dropped
 //! afterwards.
+//!
+//! (b) also times, on one thread, the two halves of the work `verify_offline` spreads over
+//! every core: the canonical-form check of each line, and the leaf and tree hashing.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use consentgate::audit::primitives::{Checkpoint, NoteSigner, RootBuilder, canonicalize};
+use consentgate::audit::primitives::{
+    CanonicalChecker, Checkpoint, NoteSigner, RootBuilder, canonicalize,
+};
 use consentgate::audit::{
     Appender, AuditRecord, CheckpointSigner, Kind, verify_offline, verify_online,
 };
@@ -55,6 +61,18 @@ const POLICY_VERSION: &str =
 fn main() -> Result<(), Box<dyn Error>> {
     let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let signer = CheckpointSigner::new(ORIGIN, key.clone(), CHECKPOINT_EVERY)?;
+    // Cargo passes `--bench`; any other word selects the parts to run.
+    let offline_only = std::env::args().skip(1).any(|arg| arg == "offline");
+    if !offline_only {
+        append_and_verify_online_on_each_backend(&signer)?;
+    }
+    verify_offline_synthetic(key, &signer)
+}
+
+/// (a) then (c) on SQLite, and on PostgreSQL when a server is named.
+fn append_and_verify_online_on_each_backend(
+    signer: &CheckpointSigner,
+) -> Result<(), Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
     let target = Target::parse(&format!(
         "sqlite://{}",
@@ -67,7 +85,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         pragma(&mut conn, "journal_mode")?,
         pragma(&mut conn, "synchronous")?
     );
-    append_and_verify_online(&mut conn, &signer)?;
+    append_and_verify_online(&mut conn, signer)?;
     if let Ok(admin) = std::env::var("CONSENTGATE_BENCH_POSTGRES_URL") {
         let name = format!("cg_bench_{}", uuid::Uuid::now_v7().simple());
         let mut admin_conn = Target::parse(&admin)?.connect()?;
@@ -80,13 +98,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         let outcome = migrate(&target)
             .map_err(Box::<dyn Error>::from)
             .and_then(|_| Ok(target.connect()?))
-            .and_then(|mut conn| append_and_verify_online(&mut conn, &signer));
+            .and_then(|mut conn| append_and_verify_online(&mut conn, signer));
         diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin_conn)?;
         outcome?;
     }
+    Ok(())
+}
 
-    // (b) offline verification of a synthetic export.
+/// (b) offline verification of a synthetic export, then its two halves on one thread.
+fn verify_offline_synthetic(
+    key: ed25519_dalek::SigningKey,
+    signer: &CheckpointSigner,
+) -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     let mut export = Vec::with_capacity(EXPORT_LINES as usize * 700);
     let mut builder = RootBuilder::new();
@@ -108,22 +132,47 @@ fn main() -> Result<(), Box<dyn Error>> {
         builder.root(),
     )?);
     let verifier = signer.verifier();
+    let cpu = cpu_seconds();
     let started = Instant::now();
     let report = verify_offline(export.as_slice(), &note, &verifier, &mut |_| {})?;
     let elapsed = started.elapsed();
+    let cpu = cpu_seconds().zip(cpu).map(|(after, before)| after - before);
     if !report.ok {
         return Err(format!("the synthetic export does not verify: {report:?}").into());
     }
     println!(
-        "(b) verify_offline: {} records in {:.2} s, {:.0} records/s ({:.0} MB/s)",
+        "(b) verify_offline: {} records in {:.2} s, {:.0} records/s ({:.0} MB/s), {} threads{}",
         report.size,
         elapsed.as_secs_f64(),
         report.size as f64 / elapsed.as_secs_f64(),
-        export.len() as f64 / 1e6 / elapsed.as_secs_f64()
+        export.len() as f64 / 1e6 / elapsed.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu.map(|cpu| format!(", {cpu:.2} s of CPU"))
+            .unwrap_or_default()
+    );
+    // The halves on one thread, over lines split beforehand.
+    let lines: Vec<&[u8]> = export
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let started = Instant::now();
+    let mut indexes = 0u64;
+    let mut checker = CanonicalChecker::new();
+    for line in &lines {
+        indexes += checker.check(line)?.unwrap_or_default();
+    }
+    let elapsed = started.elapsed();
+    if indexes != EXPORT_LINES * (EXPORT_LINES - 1) / 2 {
+        return Err("the canonical check read other indexes".into());
+    }
+    println!(
+        "    one thread, canonical check alone: {:.2} s, {:.0} records/s",
+        elapsed.as_secs_f64(),
+        EXPORT_LINES as f64 / elapsed.as_secs_f64()
     );
     let started = Instant::now();
     let mut hashes_only = RootBuilder::new();
-    for line in export.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+    for line in &lines {
         hashes_only.push_leaf_input(line);
     }
     let elapsed = started.elapsed();
@@ -131,7 +180,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("the hash-only root differs".into());
     }
     println!(
-        "    of which hashing alone (leaf + tree): {:.2} s, {:.0} records/s",
+        "    one thread, hashing alone (leaf + tree): {:.2} s, {:.0} records/s",
         elapsed.as_secs_f64(),
         EXPORT_LINES as f64 / elapsed.as_secs_f64()
     );
@@ -250,6 +299,17 @@ fn pragma(conn: &mut DbConnection, name: &str) -> Result<String, Box<dyn Error>>
     ))
     .load(conn)?;
     Ok(rows.into_iter().next().map(|r| r.value).unwrap_or_default())
+}
+
+/// User and system CPU time this process has used, from `/proc/self/stat` (Linux; in
+/// clock ticks of 10 ms): with the wall time, it shows how much of the machine a run got.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |n: usize| fields.get(n)?.parse::<f64>().ok();
+    // utime and stime, fields 14 and 15 of proc(5): 11 and 12 counted from 0 after the name.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {

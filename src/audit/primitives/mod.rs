@@ -18,7 +18,7 @@ pub mod merkle;
 pub mod note;
 
 pub use jcs::{JcsError, canonicalize, canonicalize_into};
-pub use jcs_check::{NotCanonical, check_canonical, check_canonical_prefix};
+pub use jcs_check::{CanonicalChecker, NotCanonical, check_canonical, check_canonical_prefix};
 pub use merkle::{
     CompactRange, CompactRangeError, EMPTY_ROOT, Hash, NodeSource, ProofError, RootBuilder,
     consistency_proof, inclusion_proof, leaf_hash, node_hash, root, root_of_leaves,
