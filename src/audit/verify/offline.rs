@@ -549,12 +549,12 @@ mod tests {
     fn batches_on_threads_find_what_one_line_at_a_time_finds() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let (mut clean, mut late) = (0, 0);
-        for round in 0..400 {
+        for round in 0..250 {
             let n = rng.below(300);
             let export = export(&mut rng, n);
             let covered = rng.below(n + 3);
             // Tiny batches spawn threads for every line or two: now and then is enough.
-            let batch = [1, 2, 300, 300, 1000, 4096, 1 << 20][rng.below(7) as usize];
+            let batch = [2, 300, 300, 1000, 4096, 4096, 1 << 20][rng.below(7) as usize];
             let threads = 1 + rng.below(4) as usize;
             let want = one_by_one(&export, covered);
             match want.3 {
@@ -585,7 +585,7 @@ mod tests {
             );
             assert_eq!(summary(read.unwrap()), want, "round {round}, batch {batch}");
         }
-        assert!(clean > 100 && late > 20, "{clean} clean, {late} bad late");
+        assert!(clean > 60 && late > 10, "{clean} clean, {late} bad late");
     }
 
     #[test]
