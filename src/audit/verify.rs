@@ -526,9 +526,9 @@ fn load_leaf_tiles(
 /// megabytes), and once at the end with the number of lines read.
 ///
 /// Lines are checked in parallel on every available core, with the one-pass
-/// [`check_canonical_prefix`](super::primitives::check_canonical_prefix) instead of parsing
-/// them; a line it refuses is judged by parsing and canonicalising it again, which words the
-/// problem. The first bad index reported is the smallest.
+/// [`CanonicalChecker`](super::primitives::CanonicalChecker) instead of parsing them; a line
+/// it refuses is judged by parsing and canonicalising it again, which words the problem. The
+/// first bad index reported is the smallest.
 ///
 /// A root that differs is reported at index 0 (unless a line fails its own checks): a root
 /// commits to every leaf at once, so an export and one root cannot say which record
