@@ -4,18 +4,25 @@
 //!     1,000 release records each, on a temporary SQLite file with `synchronous = FULL`
 //!     (every commit is fsynced), tiles, tree head and checkpoints included;
 //! (b) records per second of `verify_offline` over an export of 1,000,000 synthetic
-//!     canonical release records held in memory, against a signed checkpoint;
+//!     canonical release records held in memory, against a signed checkpoint, then read
+//!     from a file as `consentgate audit verify --export` reads it;
 //! (c) records per second of `verify_online` over the log written in (a).
 //!
-//! Run with `cargo bench --bench audit` (release profile). With
+//! Run with `cargo bench --bench audit` (release profile); `cargo bench --bench audit --
+//! offline` runs (b) alone. With
 //! `CONSENTGATE_BENCH_POSTGRES_URL=postgres://user@host/postgres` (a database the user may
 //! create databases from), (a) and (c) also run on a fresh PostgreSQL database, dropped
 //! afterwards.
+//!
+//! (b) also times, on one thread, the two halves of the work `verify_offline` spreads over
+//! every core: the canonical-form check of each line, and the leaf and tree hashing.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use consentgate::audit::primitives::{Checkpoint, NoteSigner, RootBuilder, canonicalize};
+use consentgate::audit::primitives::{
+    CanonicalChecker, Checkpoint, NoteSigner, RootBuilder, canonicalize,
+};
 use consentgate::audit::{
     Appender, AuditRecord, CheckpointSigner, Kind, verify_offline, verify_online,
 };
@@ -55,6 +62,18 @@ const POLICY_VERSION: &str =
 fn main() -> Result<(), Box<dyn Error>> {
     let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let signer = CheckpointSigner::new(ORIGIN, key.clone(), CHECKPOINT_EVERY)?;
+    // Cargo passes `--bench`; any other word selects the parts to run.
+    let offline_only = std::env::args().skip(1).any(|arg| arg == "offline");
+    if !offline_only {
+        append_and_verify_online_on_each_backend(&signer)?;
+    }
+    verify_offline_synthetic(key, &signer)
+}
+
+/// (a) then (c) on SQLite, and on PostgreSQL when a server is named.
+fn append_and_verify_online_on_each_backend(
+    signer: &CheckpointSigner,
+) -> Result<(), Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
     let target = Target::parse(&format!(
         "sqlite://{}",
@@ -70,7 +89,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         pragma(&mut conn, "journal_mode")?,
         pragma(&mut conn, "synchronous")?
     );
-    append_and_verify_online(&mut conn, &signer)?;
+    append_and_verify_online(&mut conn, signer)?;
     drop(checkpointer);
     if let Ok(admin) = std::env::var("CONSENTGATE_BENCH_POSTGRES_URL") {
         let name = format!("cg_bench_{}", uuid::Uuid::now_v7().simple());
@@ -84,13 +103,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         let outcome = migrate(&target)
             .map_err(Box::<dyn Error>::from)
             .and_then(|_| Ok(target.connect()?))
-            .and_then(|mut conn| append_and_verify_online(&mut conn, &signer));
+            .and_then(|mut conn| append_and_verify_online(&mut conn, signer));
         diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin_conn)?;
         outcome?;
     }
+    Ok(())
+}
 
-    // (b) offline verification of a synthetic export.
+/// (b) offline verification of a synthetic export, then its two halves on one thread.
+fn verify_offline_synthetic(
+    key: ed25519_dalek::SigningKey,
+    signer: &CheckpointSigner,
+) -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     let mut export = Vec::with_capacity(EXPORT_LINES as usize * 700);
     let mut builder = RootBuilder::new();
@@ -112,22 +137,61 @@ fn main() -> Result<(), Box<dyn Error>> {
         builder.root(),
     )?);
     let verifier = signer.verifier();
+    let cpu = cpu_seconds();
     let started = Instant::now();
     let report = verify_offline(export.as_slice(), &note, &verifier, &mut |_| {})?;
     let elapsed = started.elapsed();
+    let cpu = cpu_seconds().zip(cpu).map(|(after, before)| after - before);
     if !report.ok {
         return Err(format!("the synthetic export does not verify: {report:?}").into());
     }
     println!(
-        "(b) verify_offline: {} records in {:.2} s, {:.0} records/s ({:.0} MB/s)",
+        "(b) verify_offline: {} records in {:.2} s, {:.0} records/s ({:.0} MB/s), {} threads{}",
         report.size,
         elapsed.as_secs_f64(),
         report.size as f64 / elapsed.as_secs_f64(),
-        export.len() as f64 / 1e6 / elapsed.as_secs_f64()
+        export.len() as f64 / 1e6 / elapsed.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu.map(|cpu| format!(", {cpu:.2} s of CPU"))
+            .unwrap_or_default()
+    );
+    // The halves on one thread, over lines split beforehand.
+    let lines: Vec<&[u8]> = export
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let started = Instant::now();
+    let mut indexes = 0u64;
+    let mut checker = CanonicalChecker::new();
+    for line in &lines {
+        indexes += checker.check(line)?.unwrap_or_default();
+    }
+    let elapsed = started.elapsed();
+    if indexes != EXPORT_LINES * (EXPORT_LINES - 1) / 2 {
+        return Err("the canonical check read other indexes".into());
+    }
+    println!(
+        "    one thread, canonical check alone: {:.2} s, {:.0} records/s",
+        elapsed.as_secs_f64(),
+        EXPORT_LINES as f64 / elapsed.as_secs_f64()
+    );
+    // The check verification made before `check_canonical`: parse, write again, compare.
+    let started = Instant::now();
+    for line in &lines {
+        let value: Value = serde_json::from_slice(line)?;
+        if canonicalize(&value)?.as_bytes() != *line {
+            return Err("a synthetic line is not canonical".into());
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "    one thread, parsing and canonicalising again instead: {:.2} s, {:.0} records/s",
+        elapsed.as_secs_f64(),
+        EXPORT_LINES as f64 / elapsed.as_secs_f64()
     );
     let started = Instant::now();
     let mut hashes_only = RootBuilder::new();
-    for line in export.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+    for line in &lines {
         hashes_only.push_leaf_input(line);
     }
     let elapsed = started.elapsed();
@@ -135,9 +199,34 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("the hash-only root differs".into());
     }
     println!(
-        "    of which hashing alone (leaf + tree): {:.2} s, {:.0} records/s",
+        "    one thread, hashing alone (leaf + tree): {:.2} s, {:.0} records/s",
         elapsed.as_secs_f64(),
         EXPORT_LINES as f64 / elapsed.as_secs_f64()
+    );
+    // As `consentgate audit verify --export FILE` reads it: a file (here in the page
+    // cache, just written) through a 64 KiB `BufReader`.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.ndjson");
+    std::fs::write(&path, &export)?;
+    drop(lines);
+    drop(export);
+    let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&path)?);
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let from_file = verify_offline(file, &note, &verifier, &mut |_| {})?;
+    let elapsed = started.elapsed();
+    let cpu = cpu_seconds().zip(cpu).map(|(after, before)| after - before);
+    if from_file != report {
+        return Err(
+            format!("the export read from a file verifies otherwise: {from_file:?}").into(),
+        );
+    }
+    println!(
+        "(b) verify_offline from a file: {:.2} s, {:.0} records/s{}",
+        elapsed.as_secs_f64(),
+        report.size as f64 / elapsed.as_secs_f64(),
+        cpu.map(|cpu| format!(", {cpu:.2} s of CPU"))
+            .unwrap_or_default()
     );
     Ok(())
 }
@@ -267,6 +356,17 @@ fn thread_cpu() -> Duration {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// User and system CPU time this process has used, from `/proc/self/stat` (Linux; in
+/// clock ticks of 10 ms): with the wall time, it shows how much of the machine a run got.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |n: usize| fields.get(n)?.parse::<f64>().ok();
+    // utime and stime, fields 14 and 15 of proc(5): 11 and 12 counted from 0 after the name.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {

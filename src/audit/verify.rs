@@ -25,16 +25,19 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::primitives::{
-    CompactRange, EMPTY_ROOT, Hash, NoteError, NoteVerifier, RootBuilder, canonicalize, leaf_hash,
+    CompactRange, EMPTY_ROOT, Hash, NoteError, NoteVerifier, canonicalize, leaf_hash,
 };
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH, decode, load_tile, tile_slot};
 use crate::db::schema::{audit_checkpoints, audit_records, audit_tiles, audit_tree_head};
 use crate::db::{DbConnection, DbError, to_i64};
 
+mod offline;
+
 /// Records read per query while verifying online.
 pub const VERIFY_PAGE: i64 = 10_000;
 
-/// How often [`verify_offline`] reports progress, in lines.
+/// How often [`verify_offline`] reports progress, in lines (at the end of the batch that
+/// passes each multiple).
 pub const OFFLINE_PROGRESS_EVERY: u64 = 100_000;
 
 /// The outcome of a verification, as `GET /v1/audit/verify` and `consentgate audit verify`
@@ -518,15 +521,21 @@ fn load_leaf_tiles(
 /// the checkpoint's size, and the root of that many first lines equal to its root.
 ///
 /// Lines past the checkpoint's size are checked for form only: no signature covers them.
-/// `progress(lines)` is called every [`OFFLINE_PROGRESS_EVERY`] lines and once at the end
-/// with the number of lines read.
+/// `progress(lines)` is called as the count of lines checked passes each multiple of
+/// [`OFFLINE_PROGRESS_EVERY`] (with the count reached, checked in batches of a few
+/// megabytes), and once at the end with the number of lines read.
+///
+/// Lines are checked in parallel on every available core, with the one-pass
+/// [`CanonicalChecker`](super::primitives::CanonicalChecker) instead of parsing them; a line
+/// it refuses is judged by parsing and canonicalising it again, which words the problem. The
+/// first bad index reported is the smallest.
 ///
 /// A root that differs is reported at index 0 (unless a line fails its own checks): a root
 /// commits to every leaf at once, so an export and one root cannot say which record
 /// changed. An earlier export the auditor kept can: its records must be a prefix of the
 /// new export, line for line, and the first line that differs is the change.
 pub fn verify_offline(
-    mut export: impl BufRead,
+    export: impl BufRead,
     checkpoint_note: &str,
     verifier: &NoteVerifier,
     progress: &mut dyn FnMut(u64),
@@ -552,28 +561,18 @@ pub fn verify_offline(
         }
     };
     let covered = checkpoint.size();
-    let mut builder = RootBuilder::new();
-    let mut line = Vec::with_capacity(1024);
-    let mut read = 0u64;
-    loop {
-        line.clear();
-        let length = export
-            .read_until(b'\n', &mut line)
-            .map_err(|source| OfflineError::Read { line: read, source })?;
-        if length == 0 {
-            break;
-        }
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if let Err(problem) = check_leaf_text(text, read) {
-            return Ok(failed(builder.size(), builder.root(), Some(read), problem));
-        }
-        if read < covered {
-            builder.push_leaf_input(text);
-        }
-        read += 1;
-        if read.is_multiple_of(OFFLINE_PROGRESS_EVERY) {
-            progress(read);
-        }
+    let offline::Checked {
+        builder,
+        lines: read,
+        bad,
+    } = offline::check_export(export, covered, progress)?;
+    if let Some(bad) = bad {
+        return Ok(failed(
+            builder.size(),
+            builder.root(),
+            Some(bad.index),
+            bad.problem,
+        ));
     }
     progress(read);
     if read < covered {
@@ -631,7 +630,7 @@ fn check_leaf_text(text: &[u8], index: u64) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::primitives::{Checkpoint, NoteSigner};
+    use crate::audit::primitives::{Checkpoint, NoteSigner, RootBuilder};
 
     fn signer() -> NoteSigner {
         NoteSigner::new(

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 /// The largest integer every JSON implementation reads back exactly
 /// (`Number.MAX_SAFE_INTEGER`, I-JSON RFC 7493 section 2.2).
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+pub(super) const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// How deeply arrays and objects may nest; deeper values are refused instead of
 /// exhausting the stack. Records nest two or three levels; `serde_json` itself
