@@ -24,7 +24,7 @@ use consentgate::audit::primitives::{
     CanonicalChecker, Checkpoint, NoteSigner, RootBuilder, canonicalize,
 };
 use consentgate::audit::{
-    Appender, AuditRecord, CheckpointSigner, Kind, verify_offline, verify_online,
+    Appender, AuditRecord, CheckpointSigner, Kind, lock_tree, verify_offline, verify_online,
 };
 use consentgate::consent::Withheld;
 use consentgate::db::{DbConnection, DbError, Target, WalCheckpointer, migrate, writer_settings};
@@ -282,6 +282,7 @@ fn append_group(
     group: u64,
 ) -> Result<(), DbError> {
     conn.transaction(|conn| {
+        lock_tree(conn)?; // as the writer: a writer from its first statement
         let mut appender = Appender::default();
         for n in 0..GROUP {
             appender.append(conn, release_record(group * GROUP + n))?;

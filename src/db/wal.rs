@@ -27,7 +27,9 @@ const INTERVAL: Duration = Duration::from_millis(200);
 /// while it ran) is repeated in `RESTART` mode, which waits for the writer between two
 /// transactions and lets the next one start the WAL from its beginning. Without it a
 /// continuously busy writer could grow the WAL file without bound. 16,384 pages of 4 KiB
-/// are 64 MiB.
+/// are 64 MiB. While it waits (at most 50 ms, its `busy_timeout`) new write transactions
+/// wait too; the gateway's writer starts every transaction with a write
+/// (`audit::lock_tree`), so it waits through its own busy timeout instead of failing.
 const RESTART_PAGES: i32 = 16_384;
 
 /// Settings of the one connection that commits ingest, consent and audit work. Nothing to
@@ -64,6 +66,12 @@ impl WalCheckpointer {
             return Ok(None);
         }
         let mut conn = target.connect()?;
+        // A RESTART checkpoint holds new writers back while it waits for readers; waiting
+        // at most this long bounds that stall (it retries at the next interval).
+        if let DbConnection::Sqlite(c) = &mut conn {
+            c.batch_execute("PRAGMA busy_timeout = 50;")
+                .map_err(DbError::Query)?;
+        }
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
         let thread = thread::Builder::new()
