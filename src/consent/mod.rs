@@ -9,4 +9,4 @@ mod store;
 pub use model::{Consent, ConsentStatus, ConsentView};
 pub use request::{DEFAULT_LIFETIME_DAYS, GrantRequest, MAX_LIFETIME_DAYS};
 pub use routes::{Withheld, get, grant, list, preview, revoke};
-pub use store::{GrantConsent, RevokeConsent, RevokeOutcome, active_for_users};
+pub use store::{GrantConsent, Lock, RevokeConsent, RevokeOutcome, active_for_users};

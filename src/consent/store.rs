@@ -240,11 +240,13 @@ pub fn find_for_user(
         .optional()?)
 }
 
-/// The consents in force at `now` of the given users for `bank`, read inside the writer's
-/// transaction. On PostgreSQL the rows are share-locked so that a concurrent revocation is
-/// ordered with this ingest (see `RevokeConsent`).
+/// The consents in force at `now` of the given users for `bank`. With `Lock::Share`, read
+/// inside the writer's transaction, the rows are share-locked on PostgreSQL so that a
+/// concurrent revocation is ordered with this ingest (see `RevokeConsent`); ingest plans
+/// read with `Lock::None` (a plain read, which the writer checks again).
 pub fn active_for_users(
     conn: &mut DbConnection,
+    lock: Lock,
     bank: &str,
     users: &[&str],
     now: i64,
@@ -257,6 +259,16 @@ pub fn active_for_users(
         .order(consents::id.asc());
     Ok(match conn {
         DbConnection::Sqlite(c) => query.load(c)?,
-        DbConnection::Pg(c) => query.for_share().load(c)?,
+        DbConnection::Pg(c) if lock == Lock::Share => query.for_share().load(c)?,
+        DbConnection::Pg(c) => query.load(c)?,
     })
+}
+
+/// Whether a read of consents locks them (PostgreSQL; SQLite's single writer needs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// `FOR SHARE`, inside the writer's transaction.
+    Share,
+    /// A plain read.
+    None,
 }

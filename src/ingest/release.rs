@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditRecord, Kind, PreparedRecord};
-use crate::consent::{Consent, Withheld, active_for_users};
+use crate::consent::{Consent, Lock, Withheld, active_for_users};
 use crate::db::schema::outbox_events;
 use crate::db::{DbConnection, DbError, INSERT_CHUNK};
 use crate::domain::{Balance, BalanceField, Transaction, TransactionField};
@@ -218,7 +218,7 @@ pub fn plan_batch<R: Releasable>(
     records: &[R],
 ) -> Result<Plan, DbError> {
     let now = now_micros();
-    let consents = active_for_users(conn, bank, &users_of(records), now)?;
+    let consents = active_for_users(conn, Lock::None, bank, &users_of(records), now)?;
     plan(policy, bank, records, consents, now)
 }
 
@@ -377,7 +377,7 @@ pub fn queue<R: Releasable>(
     }
     let policy = &tx.context.policy;
     let now = now_micros();
-    let consents = active_for_users(tx.conn(), bank, &users_of(records), now)?;
+    let consents = active_for_users(tx.conn(), Lock::Share, bank, &users_of(records), now)?;
     let plan = match planned {
         Some(plan)
             if plan.records.len() == records.len()
