@@ -11,10 +11,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::primitives::Hash;
 use super::queries::{self, RecordFilter};
 use super::record::{AuditRecord, Kind};
 use super::{CheckpointSigner, RecordAudit, SignCheckpointNow};
-use crate::db::Database;
+use crate::db::{Database, DbConnection, DbError};
 use crate::domain::FieldError;
 use crate::http::{ApiError, Auditor, User};
 use crate::policy::{PolicyEngine, is_prohibited};
@@ -33,7 +34,7 @@ async fn audited<T: Send + 'static>(
     req: &HttpRequest,
     writer: &Writer,
     database: web::Data<Database>,
-    read: impl FnOnce(&mut crate::db::DbConnection) -> Result<T, crate::db::DbError> + Send + 'static,
+    read: impl FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let record = AuditRecord::new(
         Kind::AuditQuery,
@@ -171,31 +172,42 @@ pub async fn inclusion(
     writer: web::Data<Writer>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let index = required(number(query.index.as_deref(), "index")?, "index")?;
-    let size = required(number(query.size.as_deref(), "size")?, "size")?;
+    let index = required_number(query.index.as_deref(), "index")?;
+    let size = required_number(query.size.as_deref(), "size")?;
     if index >= size {
         return Err(bad_parameter("index", "must be less than `size`"));
     }
-    let proof = audited(&auditor, &req, &writer, database, move |conn| {
-        within_tree(conn, size, |conn| queries::inclusion(conn, index, size))
-    })
-    .await?
-    .ok_or_else(|| bad_parameter("size", "is larger than the tree"))?;
-    Ok(HttpResponse::Ok().json(json!({ "hashes": encode(&proof) })))
+    proof(
+        &auditor,
+        &req,
+        &writer,
+        database,
+        (size, "size"),
+        move |conn| queries::inclusion(conn, index, size),
+    )
+    .await
 }
 
-/// Runs `proof` if the committed tree has at least `size` leaves; `None` otherwise.
-fn within_tree(
-    conn: &mut crate::db::DbConnection,
-    size: u64,
-    proof: impl FnOnce(
-        &mut crate::db::DbConnection,
-    ) -> Result<Vec<super::primitives::Hash>, crate::db::DbError>,
-) -> Result<Option<Vec<super::primitives::Hash>>, crate::db::DbError> {
-    if size > queries::tree_size(conn)? {
-        return Ok(None);
-    }
-    proof(conn).map(Some)
+/// Records the auditor's query and answers `{"hashes": [...]}` with the proof `make` reads,
+/// if the committed tree has at least `size` leaves; otherwise 422 naming the parameter
+/// that gave `size`.
+async fn proof(
+    auditor: &Auditor,
+    req: &HttpRequest,
+    writer: &Writer,
+    database: web::Data<Database>,
+    (size, name): (u64, &str),
+    make: impl FnOnce(&mut DbConnection) -> Result<Vec<Hash>, DbError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let hashes = audited(auditor, req, writer, database, move |conn| {
+        if size > queries::tree_size(conn)? {
+            return Ok(None);
+        }
+        make(conn).map(Some)
+    })
+    .await?
+    .ok_or_else(|| bad_parameter(name, "is larger than the tree"))?;
+    Ok(HttpResponse::Ok().json(json!({ "hashes": encode(&hashes) })))
 }
 
 #[derive(Deserialize)]
@@ -212,17 +224,15 @@ pub async fn consistency(
     writer: web::Data<Writer>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let from = required(number(query.from.as_deref(), "from")?, "from")?;
-    let to = required(number(query.to.as_deref(), "to")?, "to")?;
+    let from = required_number(query.from.as_deref(), "from")?;
+    let to = required_number(query.to.as_deref(), "to")?;
     if from > to {
         return Err(bad_parameter("from", "must not exceed `to`"));
     }
-    let proof = audited(&auditor, &req, &writer, database, move |conn| {
-        within_tree(conn, to, |conn| queries::consistency(conn, from, to))
+    proof(&auditor, &req, &writer, database, (to, "to"), move |conn| {
+        queries::consistency(conn, from, to)
     })
-    .await?
-    .ok_or_else(|| bad_parameter("to", "is larger than the tree"))?;
-    Ok(HttpResponse::Ok().json(json!({ "hashes": encode(&proof) })))
+    .await
 }
 
 #[derive(Deserialize)]
@@ -331,7 +341,7 @@ pub async fn access_log(
         ),
     };
     let user_id = user.principal.subject;
-    let (rows, statuses) = web::block(move || -> Result<_, crate::db::DbError> {
+    let (rows, statuses) = web::block(move || -> Result<_, DbError> {
         let mut conn = database.get()?;
         let rows = queries::user_records(&mut conn, &user_id, before, limit)?;
         let records: Vec<Value> = rows
@@ -418,7 +428,7 @@ pub async fn my_proof(
         .ok_or_else(|| ApiError::NotFound("no such record".to_string()))?;
     let user_id = user.principal.subject;
     let read_db = database.clone();
-    let owned = web::block(move || -> Result<_, crate::db::DbError> {
+    let owned = web::block(move || -> Result<_, DbError> {
         let mut conn = read_db.get()?;
         Ok(queries::record(&mut conn, index)?
             .filter(|(owner, _)| owner.as_deref() == Some(user_id.as_str())))
@@ -462,7 +472,7 @@ async fn read_checkpoint(
     .await??)
 }
 
-fn encode(hashes: &[super::primitives::Hash]) -> Vec<String> {
+fn encode(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(|h| STANDARD.encode(h)).collect()
 }
 
@@ -497,8 +507,9 @@ fn number(value: Option<&str>, name: &str) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-fn required(value: Option<u64>, name: &str) -> Result<u64, ApiError> {
-    value.ok_or_else(|| bad_parameter(name, "is required"))
+/// A [`number`] the route cannot do without.
+fn required_number(value: Option<&str>, name: &str) -> Result<u64, ApiError> {
+    number(value, name)?.ok_or_else(|| bad_parameter(name, "is required"))
 }
 
 fn page_size(value: Option<&str>, name: &str, default: u32, max: u32) -> Result<u32, ApiError> {
