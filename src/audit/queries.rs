@@ -83,14 +83,12 @@ pub fn records(
     if let Some(until) = filter.until {
         query = query.filter(audit_records::ts.lt(until));
     }
-    let limit = i64::from(filter.limit);
-    let mut rows: Vec<(i64, String)> = query.limit(limit + 1).load(conn)?;
-    let more = rows.len() > usize::try_from(filter.limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
-    let records = rows
-        .into_iter()
-        .map(|(idx, record)| Ok((to_u64(idx)?, record)))
-        .collect::<Result<Vec<_>, DbError>>()?;
+    // One row more than the page tells whether another page follows.
+    let mut rows: Vec<(i64, String)> = query.limit(i64::from(filter.limit) + 1).load(conn)?;
+    let page = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+    let more = rows.len() > page;
+    rows.truncate(page);
+    let records = unsigned(rows)?;
     let next_after_index = if more {
         records.last().map(|(i, _)| *i)
     } else {
@@ -130,11 +128,7 @@ pub fn user_records(
     if let Some(before) = before {
         query = query.filter(audit_records::idx.lt(to_i64(before)?));
     }
-    query
-        .load::<(i64, String)>(conn)?
-        .into_iter()
-        .map(|(idx, record)| Ok((to_u64(idx)?, record)))
-        .collect()
+    unsigned(query.load(conn)?)
 }
 
 /// Delivery status of events; an event whose row is gone was delivered (its payload is
@@ -151,13 +145,7 @@ pub fn delivery_status(
 
 /// The latest checkpoint: `(size, note)`.
 pub fn latest_checkpoint(conn: &mut DbConnection) -> Result<Option<(u64, String)>, DbError> {
-    let row: Option<(i64, String)> = audit_checkpoints::table
-        .order(audit_checkpoints::size.desc())
-        .select((audit_checkpoints::size, audit_checkpoints::note))
-        .first(conn)
-        .optional()?;
-    row.map(|(size, note)| Ok((to_u64(size)?, note)))
-        .transpose()
+    checkpoint_covering(conn, 0)
 }
 
 /// The latest checkpoint, if its size is at least `size` (so it covers leaf `size - 1`).
@@ -171,8 +159,7 @@ pub fn checkpoint_covering(
         .select((audit_checkpoints::size, audit_checkpoints::note))
         .first(conn)
         .optional()?;
-    row.map(|(size, note)| Ok((to_u64(size)?, note)))
-        .transpose()
+    Ok(unsigned(row)?.into_iter().next())
 }
 
 /// Checkpoints above `after_size`, ascending, at most `limit`.
@@ -181,14 +168,20 @@ pub fn checkpoints(
     after_size: u64,
     limit: i64,
 ) -> Result<Vec<(u64, String)>, DbError> {
-    audit_checkpoints::table
-        .filter(audit_checkpoints::size.gt(to_i64(after_size)?))
-        .order(audit_checkpoints::size.asc())
-        .select((audit_checkpoints::size, audit_checkpoints::note))
-        .limit(limit)
-        .load::<(i64, String)>(conn)?
-        .into_iter()
-        .map(|(size, note)| Ok((to_u64(size)?, note)))
+    unsigned(
+        audit_checkpoints::table
+            .filter(audit_checkpoints::size.gt(to_i64(after_size)?))
+            .order(audit_checkpoints::size.asc())
+            .select((audit_checkpoints::size, audit_checkpoints::note))
+            .limit(limit)
+            .load(conn)?,
+    )
+}
+
+/// `(index or size, text)` rows as stored (signed 64-bit) with the number as `u64`.
+fn unsigned(rows: impl IntoIterator<Item = (i64, String)>) -> Result<Vec<(u64, String)>, DbError> {
+    rows.into_iter()
+        .map(|(n, text)| Ok((to_u64(n)?, text)))
         .collect()
 }
 
