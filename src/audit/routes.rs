@@ -428,30 +428,31 @@ pub async fn my_proof(
         .ok_or_else(|| ApiError::NotFound("no such record".to_string()))?;
     let user_id = user.principal.subject;
     let read_db = database.clone();
-    let owned = web::block(move || -> Result<_, DbError> {
+    let found = web::block(move || -> Result<_, DbError> {
         let mut conn = read_db.get()?;
-        Ok(queries::record(&mut conn, index)?
-            .filter(|(owner, _)| owner.as_deref() == Some(user_id.as_str())))
+        let owned = queries::record(&mut conn, index)?
+            .filter(|(owner, _)| owner.as_deref() == Some(user_id.as_str()));
+        let Some((_, text)) = owned else {
+            return Ok(None);
+        };
+        Ok(Some((text, covered(&mut conn, index)?)))
     })
     .await??;
-    let Some((_, text)) = owned else {
+    let Some((text, covered_now)) = found else {
         return Err(ApiError::NotFound("no such record".to_string()));
     };
-    let mut covering = read_checkpoint(database.clone(), index).await?;
-    if covering.is_none() {
-        writer.submit(SignCheckpointNow).await?;
-        covering = read_checkpoint(database.clone(), index).await?;
-    }
-    let Some((size, note)) = covering else {
-        return Err(ApiError::internal(
-            "no checkpoint covers a committed record",
-        ));
+    let (note, proof) = match covered_now {
+        Some(covering) => covering,
+        None => {
+            writer.submit(SignCheckpointNow).await?;
+            web::block(move || {
+                let mut conn = database.get()?;
+                covered(&mut conn, index)
+            })
+            .await??
+            .ok_or_else(|| ApiError::internal("no checkpoint covers a committed record"))?
+        }
     };
-    let proof = web::block(move || {
-        let mut conn = database.get()?;
-        queries::inclusion(&mut conn, index, size)
-    })
-    .await??;
     let record: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(json!({
         "record": record,
@@ -461,15 +462,13 @@ pub async fn my_proof(
     })))
 }
 
-async fn read_checkpoint(
-    database: web::Data<Database>,
-    index: u64,
-) -> Result<Option<(u64, String)>, ApiError> {
-    Ok(web::block(move || {
-        let mut conn = database.get()?;
-        queries::checkpoint_covering(&mut conn, index + 1)
-    })
-    .await??)
+/// The latest checkpoint that covers leaf `index` and the leaf's inclusion proof against
+/// it, if a checkpoint covers it yet.
+fn covered(conn: &mut DbConnection, index: u64) -> Result<Option<(String, Vec<Hash>)>, DbError> {
+    let Some((size, note)) = queries::checkpoint_covering(conn, index + 1)? else {
+        return Ok(None);
+    };
+    Ok(Some((note, queries::inclusion(conn, index, size)?)))
 }
 
 fn encode(hashes: &[Hash]) -> Vec<String> {
