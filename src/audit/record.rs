@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::primitives::{JcsError, write_canonical, write_canonical_string};
@@ -11,46 +11,33 @@ use crate::consent::Withheld;
 use crate::time::now_micros;
 
 /// Record kinds of CONTRACT §9.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A bank batch accepted.
-    #[serde(rename = "ingest")]
     Ingest,
     /// A consent and purpose for which fields were released.
-    #[serde(rename = "release")]
     Release,
     /// A consent and purpose for which nothing was released.
-    #[serde(rename = "withhold")]
     Withhold,
     /// A consent granted.
-    #[serde(rename = "consent.granted")]
     ConsentGranted,
     /// A consent revoked.
-    #[serde(rename = "consent.revoked")]
     ConsentRevoked,
     /// A consent found expired.
-    #[serde(rename = "consent.expired")]
     ConsentExpired,
     /// A webhook delivered.
-    #[serde(rename = "delivery.succeeded")]
     DeliverySucceeded,
     /// A webhook attempt failed.
-    #[serde(rename = "delivery.failed")]
     DeliveryFailed,
     /// An undelivered event cancelled by a revocation.
-    #[serde(rename = "delivery.cancelled")]
     DeliveryCancelled,
     /// An event given up after its last attempt.
-    #[serde(rename = "delivery.dead_lettered")]
     DeliveryDeadLettered,
     /// A request refused (authentication, forbidden purpose, unknown bank).
-    #[serde(rename = "access.denied")]
     AccessDenied,
     /// An auditor's query.
-    #[serde(rename = "audit.query")]
     AuditQuery,
     /// A policy set loaded.
-    #[serde(rename = "policy.loaded")]
     PolicyLoaded,
 }
 
@@ -77,6 +64,13 @@ impl Kind {
     /// Parses a `?kind=` filter.
     pub fn parse(name: &str) -> Option<Self> {
         ALL_KINDS.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Serializes as [`Kind::as_str`].
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
