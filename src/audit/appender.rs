@@ -80,18 +80,15 @@ impl Appender {
             .ok_or_else(|| DbError::Corrupt("audit appender state lost".to_string()))?;
         let index = growing.range.size();
         let canonical = record.canonical(index);
-        let mut completed: Vec<(u32, u64, Hash)> = Vec::new();
+        let mut completed: Vec<((u32, u64, usize), Hash)> = Vec::new();
         growing
             .range
             .append(leaf_hash(canonical.as_bytes()), |level, node, hash| {
-                if level % super::tiles::TILE_HEIGHT == 0 {
-                    completed.push((level, node, *hash));
+                if let Some(slot) = tile_slot(level, node) {
+                    completed.push((slot, *hash));
                 }
             });
-        for (level, node, hash) in completed {
-            let Some((tile_level, tile_index, offset)) = tile_slot(level, node) else {
-                continue;
-            };
+        for ((tile_level, tile_index, offset), hash) in completed {
             let tile = match growing.tiles.entry((tile_level, tile_index)) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::hash_map::Entry::Vacant(entry) => {
