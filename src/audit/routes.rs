@@ -545,3 +545,58 @@ pub fn bad_parameter(name: &str, detail: &str) -> ApiError {
         }],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pointer of a 422 problem, or `None` for anything else.
+    fn pointer(err: &ApiError) -> Option<&str> {
+        match err {
+            ApiError::Unprocessable { code, errors, .. } if *code == "invalid_field" => {
+                errors.first().map(|e| e.pointer.as_str())
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_missing_or_bad_number_is_a_problem_naming_its_parameter() {
+        assert_eq!(required_number(Some("7"), "size").ok(), Some(7));
+        for value in [None, Some("-1"), Some("x"), Some("9223372036854775808")] {
+            let err = required_number(value, "size").err();
+            assert_eq!(
+                err.as_ref().and_then(pointer),
+                Some("#/query/size"),
+                "{value:?}"
+            );
+        }
+        assert_eq!(number(None, "from").ok(), Some(None));
+        assert_eq!(
+            number(Some("9223372036854775807"), "from").ok(),
+            Some(Some(9_223_372_036_854_775_807))
+        );
+    }
+
+    #[test]
+    fn page_sizes_and_instants_outside_their_range_name_their_parameter() {
+        assert_eq!(page_size(None, "limit", 100, 1000).ok(), Some(100));
+        assert_eq!(page_size(Some("1000"), "limit", 100, 1000).ok(), Some(1000));
+        for value in ["0", "1001", "x"] {
+            let err = page_size(Some(value), "limit", 100, 1000).err();
+            assert_eq!(
+                err.as_ref().and_then(pointer),
+                Some("#/query/limit"),
+                "{value}"
+            );
+        }
+        let err = instant(Some("yesterday"), "since").err();
+        assert_eq!(err.as_ref().and_then(pointer), Some("#/query/since"));
+    }
+
+    #[test]
+    fn a_cursor_reads_back_the_index_it_was_made_from() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert_eq!(decode_cursor("not a cursor"), None);
+    }
+}
