@@ -44,7 +44,7 @@ impl Log {
             "",
         );
         let mut server = Server::start(&config);
-        let api = api_client(&pki);
+        let api = pki.client(None);
         let token = |sub: &str| mint(&config, sub, "consents");
         let grant = |sub: &'static str, purposes: &'static [&'static str]| {
             let api = api.clone();
@@ -64,7 +64,7 @@ impl Log {
         };
         let first = grant("u-1", &["fraud_alert", "customer_service"]).await;
         grant("u-2", &["finance_tracking"]).await;
-        let bank = bank_client(&pki);
+        let bank = pki.client(Some(&pki.bank_a));
         let push = |batch: u32| {
             let bank = bank.clone();
             let url = format!("{}/v1/transactions", server.bank_url);
@@ -720,28 +720,4 @@ fn mint(config: &Path, sub: &str, scope: &str) -> String {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
-fn api_client(pki: &TestPki) -> reqwest::Client {
-    client(pki, None)
-}
-
-fn bank_client(pki: &TestPki) -> reqwest::Client {
-    let identity = reqwest::Identity::from_pem(
-        format!("{}{}", pki.bank_a.cert_pem, pki.bank_a.key_pem).as_bytes(),
-    )
-    .unwrap();
-    client(pki, Some(identity))
-}
-
-fn client(pki: &TestPki, identity: Option<reqwest::Identity>) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let ca = reqwest::Certificate::from_pem(pki.ca.cert_pem().as_bytes()).unwrap();
-    let mut builder = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca);
-    if let Some(identity) = identity {
-        builder = builder.identity(identity);
-    }
-    builder.build().unwrap()
 }

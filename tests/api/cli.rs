@@ -1,7 +1,6 @@
 //! The real binary: commands, exit codes, embedded defaults and durability across `kill -9`.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use consentgate::pki::Ed25519Key;
@@ -312,7 +311,7 @@ async fn a_batch_answered_202_survives_kill_9_and_is_a_duplicate_after_restart()
     let batch = json!({"transactions": items});
 
     let first = serve();
-    let client = bank_client(dir.path(), &pki);
+    let client = pki.client(Some(&pki.bank_a));
     let response = client
         .post(format!("{}/v1/transactions", first.bank_url))
         .json(&batch)
@@ -325,7 +324,7 @@ async fn a_batch_answered_202_survives_kill_9_and_is_a_duplicate_after_restart()
     first.kill_9();
 
     let second = serve();
-    let client = bank_client(dir.path(), &pki);
+    let client = pki.client(Some(&pki.bank_a));
     let response = client
         .post(format!("{}/v1/transactions", second.bank_url))
         .json(&batch)
@@ -336,22 +335,6 @@ async fn a_batch_answered_202_survives_kill_9_and_is_a_duplicate_after_restart()
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["duplicates"], 200, "{body}");
     assert_eq!(body["accepted"], 0);
-}
-
-fn bank_client(dir: &Path, pki: &TestPki) -> reqwest::Client {
-    let identity = reqwest::Identity::from_pem(
-        format!("{}{}", pki.bank_a.cert_pem, pki.bank_a.key_pem).as_bytes(),
-    )
-    .unwrap();
-    let ca = reqwest::Certificate::from_pem(std::fs::read(dir.join("ca.pem")).unwrap().as_slice())
-        .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .identity(identity)
-        .build()
-        .unwrap()
 }
 
 fn which(program: &str) -> bool {

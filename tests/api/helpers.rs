@@ -65,6 +65,37 @@ impl TestPki {
             foreign,
         }
     }
+
+    /// A client trusting the test CA, presenting `identity` if given.
+    pub fn client(&self, identity: Option<&IssuedCert>) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_preconfigured_tls(self.tls_config(identity))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    /// The TLS side of [`TestPki::client`]: trusts the test CA, presents `identity` if given.
+    pub fn tls_config(&self, identity: Option<&IssuedCert>) -> rustls::ClientConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca.cert_pem().as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        match identity {
+            Some(cert) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        }
+    }
 }
 
 /// Where a test's data lives.
@@ -353,12 +384,7 @@ impl Drop for TestApp {
 impl TestApp {
     /// A client presenting `cert` on the bank listener.
     pub fn bank_client(&self, cert: &IssuedCert) -> reqwest::Client {
-        client(Some(cert), &self.pki.ca.cert_pem())
-    }
-
-    /// A client without a client certificate.
-    pub fn anonymous_client(&self) -> reqwest::Client {
-        client(None, &self.pki.ca.cert_pem())
+        self.pki.client(Some(cert))
     }
 
     pub async fn push_transactions(&self, cert: &IssuedCert, body: &Value) -> reqwest::Response {
@@ -403,35 +429,10 @@ impl TestApp {
         jsonwebtoken::encode(&header, &all, &key).unwrap()
     }
 
+    /// A client without a client certificate (the API listener asks for none).
     pub fn api_client(&self) -> reqwest::Client {
-        client(None, &self.pki.ca.cert_pem())
+        self.pki.client(None)
     }
-}
-
-fn client(identity: Option<&IssuedCert>, ca_pem: &str) -> reqwest::Client {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let tls = match identity {
-        Some(cert) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
-                PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 /// A valid transaction with `txn_id` for `user_id`.
