@@ -2,9 +2,8 @@
 //! log the gateway wrote while doing real work (consents, transactions, a revocation) with a
 //! checkpoint every 5 records, and against tampering done directly in the database.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,7 +15,9 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{ALL_FIELDS, TestDatabase, TestPki, consentgate, transaction, write_config};
+use crate::helpers::{
+    ALL_FIELDS, Served, TestDatabase, consentgate, transaction, write_fresh_config,
+};
 
 type Hash = [u8; 32];
 
@@ -34,16 +35,14 @@ impl Log {
     /// transactions, revokes a consent, pushes more, and stops the gateway.
     async fn build() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::generate();
         let database = TestDatabase::create(dir.path());
-        let config = write_config(
-            dir.path(),
-            &pki,
-            &Ed25519Key::generate(),
-            &database.url(),
-            "",
-        );
-        let mut server = Server::start(&config);
+        let (pki, config) = write_fresh_config(dir.path(), &database.url(), "");
+        let mut command = consentgate();
+        command
+            .env("CONSENTGATE__AUDIT__CHECKPOINT_EVERY", "5")
+            .args(["serve", "--config"])
+            .arg(&config);
+        let server = Served::start(command);
         let api = pki.client(None);
         let token = |sub: &str| mint(&config, sub, "consents");
         let grant = |sub: &'static str, purposes: &'static [&'static str]| {
@@ -103,7 +102,8 @@ impl Log {
         for batch in 3..5 {
             push(batch).await;
         }
-        server.stop();
+        // SIGKILL: everything answered 2xx is committed, nothing else runs afterwards.
+        server.kill_9();
         let log = Self {
             dir,
             config,
@@ -653,62 +653,6 @@ fn audit_verify_of_a_missing_export_exits_2_naming_the_file() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope.txt"));
-}
-
-// The gateway as a process, and clients for it.
-
-/// A running `consentgate serve` with a checkpoint every 5 records.
-struct Server {
-    child: Child,
-    bank_url: String,
-    api_url: String,
-}
-
-impl Server {
-    fn start(config: &Path) -> Self {
-        let mut child = consentgate()
-            .env("CONSENTGATE__AUDIT__CHECKPOINT_EVERY", "5")
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut bank_url, mut api_url) = (None, None);
-        loop {
-            let line = lines
-                .next()
-                .expect("serve exited before it was ready")
-                .unwrap();
-            if line.starts_with("ready;") {
-                break;
-            }
-            let url = line.split_whitespace().find(|w| w.starts_with("https://"));
-            match url {
-                Some(url) if line.contains("bank API") => bank_url = Some(url.to_string()),
-                Some(url) => api_url = Some(url.to_string()),
-                None => {}
-            }
-        }
-        Self {
-            child,
-            bank_url: bank_url.unwrap(),
-            api_url: api_url.unwrap(),
-        }
-    }
-
-    /// SIGKILL: everything answered 2xx is committed, nothing else runs afterwards.
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// A user token from `consentgate token`.

@@ -2,7 +2,9 @@
 //! database per test (a SQLite file, or a PostgreSQL database when
 //! `CONSENTGATE_TEST_DATABASE_URL` is set), and HTTP clients for banks and users.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -262,6 +264,14 @@ signing_secret = "{WEBHOOK_SECRET}"
     let path = dir.join("consentgate.toml");
     std::fs::write(&path, config).unwrap();
     path
+}
+
+/// Writes a configuration with a fresh PKI and JWT key into `dir`, for tests of the binary;
+/// returns the PKI and the configuration file's path.
+pub fn write_fresh_config(dir: &Path, database_url: &str, extra: &str) -> (TestPki, PathBuf) {
+    let pki = TestPki::generate();
+    let path = write_config(dir, &pki, &Ed25519Key::generate(), database_url, extra);
+    (pki, path)
 }
 
 /// Starts a gateway in this process with a fresh PKI and database.
@@ -624,7 +634,7 @@ impl TestApp {
     }
 }
 
-/// The real binary, with no `CONSENTGATE__…` override leaking in from the developer's shell.
+/// A running `consentgate serve` and the addresses it printed./// The real binary, with no `CONSENTGATE__…` override leaking in from the developer's shell.
 pub fn consentgate() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_consentgate"));
     for (name, _) in std::env::vars() {
@@ -634,4 +644,64 @@ pub fn consentgate() -> std::process::Command {
     }
     command.env("RUST_LOG", "warn");
     command
+}
+
+/// A running `consentgate serve` and the addresses it printed.
+pub struct Served {
+    child: Child,
+    pub bank_url: String,
+    pub api_url: String,
+    /// What it printed before `ready;`.
+    pub banner: Vec<String>,
+}
+
+impl Served {
+    /// Spawns `command` (a `consentgate serve`) and reads its banner until `ready;`.
+    pub fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        let (mut bank_url, mut api_url) = (None, None);
+        loop {
+            let line = lines
+                .next()
+                .expect("serve exited before it was ready")
+                .unwrap();
+            if line.starts_with("ready;") {
+                break;
+            }
+            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
+                if line.contains("bank API") {
+                    bank_url = Some(url.to_string());
+                } else {
+                    api_url = Some(url.to_string());
+                }
+            }
+            banner.push(line);
+        }
+        Self {
+            child,
+            bank_url: bank_url.unwrap(),
+            api_url: api_url.unwrap(),
+            banner,
+        }
+    }
+
+    /// SIGKILL: no shutdown hook, no flush, nothing but what was durably committed.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
