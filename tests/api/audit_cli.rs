@@ -279,23 +279,7 @@ fn rewrite_tree(conn: &mut DbConnection, records: &[String], key: &Ed25519Key) {
         }
         level += 1;
     }
-    let mut peaks = Vec::new();
-    let mut start = 0;
-    for bit in (0..usize::BITS).rev() {
-        let width = 1usize << bit;
-        if leaves.len() & width != 0 {
-            peaks.extend_from_slice(&mth(&leaves[start..start + width]));
-            start += width;
-        }
-    }
-    diesel::update(audit_tree_head::table)
-        .set((
-            audit_tree_head::size.eq(leaves.len() as i64),
-            audit_tree_head::root.eq(mth(&leaves).to_vec()),
-            audit_tree_head::peaks.eq(peaks),
-        ))
-        .execute(conn)
-        .unwrap();
+    set_tree_head(conn, &leaves);
     let signer = NoteSigner::new(ORIGIN, key.signing_key()).unwrap();
     let sizes: Vec<i64> = audit_checkpoints::table
         .select(audit_checkpoints::size)
@@ -312,6 +296,27 @@ fn rewrite_tree(conn: &mut DbConnection, records: &[String], key: &Ed25519Key) {
             .execute(conn)
             .unwrap();
     }
+}
+
+/// Sets the stored tree head (size, root, peaks) to that of `leaves`.
+fn set_tree_head(conn: &mut DbConnection, leaves: &[Hash]) {
+    let mut peaks = Vec::new();
+    let mut start = 0;
+    for bit in (0..usize::BITS).rev() {
+        let width = 1usize << bit;
+        if leaves.len() & width != 0 {
+            peaks.extend_from_slice(&mth(&leaves[start..start + width]));
+            start += width;
+        }
+    }
+    diesel::update(audit_tree_head::table)
+        .set((
+            audit_tree_head::size.eq(leaves.len() as i64),
+            audit_tree_head::root.eq(mth(leaves).to_vec()),
+            audit_tree_head::peaks.eq(peaks),
+        ))
+        .execute(conn)
+        .unwrap();
 }
 
 /// Replaces `from` with `to` in the stored text of record `index`.
@@ -496,24 +501,9 @@ async fn deleting_the_last_records_is_found_even_with_the_tree_head_rewound() {
     // Rewinding the tree head to the records left does not help: a signed checkpoint
     // covers the deleted records.
     let left = log.records();
+    assert_eq!(left.len() as u64, cut);
     let leaves: Vec<Hash> = left.iter().map(|r| leaf(r.as_bytes())).collect();
-    let mut peaks = Vec::new();
-    let mut start = 0;
-    for bit in (0..usize::BITS).rev() {
-        let width = 1usize << bit;
-        if leaves.len() & width != 0 {
-            peaks.extend_from_slice(&mth(&leaves[start..start + width]));
-            start += width;
-        }
-    }
-    diesel::update(audit_tree_head::table)
-        .set((
-            audit_tree_head::size.eq(cut as i64),
-            audit_tree_head::root.eq(mth(&leaves).to_vec()),
-            audit_tree_head::peaks.eq(peaks),
-        ))
-        .execute(&mut conn)
-        .unwrap();
+    set_tree_head(&mut conn, &leaves);
     let output = log.verify_online();
     assert_fails_at(&output, cut);
     assert!(
