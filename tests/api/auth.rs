@@ -8,16 +8,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem, spawn_app};
 
-async fn get_consents(app: &TestApp, token: Option<&str>) -> reqwest::Response {
-    let mut request = app.api_client().get(format!("{}/v1/consents", app.api_url));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
 async fn assert_refused(app: &TestApp, token: Option<&str>, case: &str) {
-    let response = get_consents(app, token).await;
+    let response = app.api_get("/v1/consents", token).await;
     assert_eq!(response.status().as_u16(), 401, "{case}");
     assert_eq!(
         response
@@ -51,7 +43,9 @@ fn claims(app: &TestApp) -> Value {
 #[tokio::test]
 async fn a_valid_token_with_the_scope_is_accepted() {
     let app = spawn_app().await;
-    let response = get_consents(&app, Some(&app.token("u-1", "consents"))).await;
+    let response = app
+        .api_get("/v1/consents", Some(&app.token("u-1", "consents")))
+        .await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"consents": []}));
@@ -128,7 +122,10 @@ async fn a_token_expired_beyond_the_leeway_is_401_but_within_it_is_accepted() {
     assert_refused(&app, Some(&expired), "expired 60 s ago").await;
     let within = app.token_with(json!({"sub": "u-1", "scope": "consents", "exp": now - 10}));
     assert_eq!(
-        get_consents(&app, Some(&within)).await.status().as_u16(),
+        app.api_get("/v1/consents", Some(&within))
+            .await
+            .status()
+            .as_u16(),
         200
     );
 }
@@ -179,7 +176,7 @@ async fn a_64_kib_token_is_401() {
 async fn an_audit_only_token_is_403_on_consent_routes() {
     let app = spawn_app().await;
     let token = app.token("auditor-1", "audit");
-    let response = get_consents(&app, Some(&token)).await;
+    let response = app.api_get("/v1/consents", Some(&token)).await;
     problem(response, 403, "insufficient_scope").await;
     let response = app
         .api_client()

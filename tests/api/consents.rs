@@ -41,7 +41,7 @@ async fn a_grant_is_201_with_location_and_a_90_day_default_expiry() {
         "default lifetime {days} days"
     );
 
-    let fetched: Value = app.get_as("u-1", &location).await.json().await.unwrap();
+    let fetched = app.get_json_as("u-1", &location).await;
     assert_eq!(fetched, consent);
 }
 
@@ -80,12 +80,7 @@ async fn a_user_id_in_the_body_is_invalid() {
         pointers(&problem(response, 422, "invalid_field").await),
         vec!["/user_id"]
     );
-    let list: Value = app
-        .get_as("u-2", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json_as("u-2", "/v1/consents").await;
     assert_eq!(
         list["consents"],
         json!([]),
@@ -128,12 +123,7 @@ async fn every_spelling_of_a_prohibited_purpose_is_refused_at_grant_and_preview(
             .unwrap();
         problem(response, 422, "forbidden_purpose").await;
     }
-    let list: Value = app
-        .get_as("u-1", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json_as("u-1", "/v1/consents").await;
     assert_eq!(list["consents"], json!([]));
 }
 
@@ -208,12 +198,7 @@ async fn preview_shows_what_each_purpose_would_receive_and_creates_nothing() {
              "withheld": [{"field": "balance.available_minor", "reason": "not_permitted_by_policy"}]}
         ]})
     );
-    let list: Value = app
-        .get_as("u-1", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json_as("u-1", "/v1/consents").await;
     assert_eq!(list["consents"], json!([]));
 }
 
@@ -258,12 +243,7 @@ async fn list_is_newest_first_and_filters_by_status() {
         first["id"].as_str().unwrap()
     ));
 
-    let all: Value = app
-        .get_as("u-1", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = app.get_json_as("u-1", "/v1/consents").await;
     let ids: Vec<&str> = all["consents"]
         .as_array()
         .unwrap()
@@ -283,12 +263,9 @@ async fn list_is_newest_first_and_filters_by_status() {
         ("revoked", &second),
         ("expired", &first),
     ] {
-        let page: Value = app
-            .get_as("u-1", &format!("/v1/consents?status={status}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = app
+            .get_json_as("u-1", &format!("/v1/consents?status={status}"))
+            .await;
         let consents = page["consents"].as_array().unwrap();
         assert_eq!(consents.len(), 1, "{status}");
         assert_eq!(consents[0]["id"], expected["id"], "{status}");
@@ -323,12 +300,7 @@ async fn another_users_consent_is_404_to_read_and_to_revoke() {
         "not_found",
     )
     .await;
-    let still: Value = app
-        .get_as("u-1", &format!("/v1/consents/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still = app.get_json_as("u-1", &format!("/v1/consents/{id}")).await;
     assert_eq!(still["status"], "active", "u-2's DELETE changed nothing");
 }
 

@@ -495,6 +495,12 @@ pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Va
     body
 }
 
+/// Asserts a 200 answer to `GET {path}` and returns its JSON body.
+async fn ok_json(response: reqwest::Response, path: &str) -> Value {
+    assert_eq!(response.status().as_u16(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
 /// The pointers of a problem's `errors`, sorted.
 pub fn pointers(problem: &Value) -> Vec<String> {
     let mut pointers: Vec<String> = problem["errors"]
@@ -544,14 +550,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET` a path on the API listener, with `token` as the bearer token if given.
+    pub async fn api_get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.api_client().get(format!("{}{path}", self.api_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
     /// `GET` a path on the API listener as `user` with scope `consents`.
     pub async fn get_as(&self, user: &str, path: &str) -> reqwest::Response {
-        self.api_client()
-            .get(format!("{}{path}", self.api_url))
-            .bearer_auth(self.token(user, "consents"))
-            .send()
+        self.api_get(path, Some(&self.token(user, "consents")))
             .await
-            .unwrap()
+    }
+
+    /// [`TestApp::get_as`], asserting 200; the JSON body.
+    pub async fn get_json_as(&self, user: &str, path: &str) -> Value {
+        ok_json(self.get_as(user, path).await, path).await
     }
 
     /// Runs SQL directly against the test's database (behind the gateway's back).
@@ -597,12 +613,13 @@ impl TestApp {
 impl TestApp {
     /// `GET` a path on the API listener as an auditor (scope `audit`).
     pub async fn audit_get(&self, path: &str) -> reqwest::Response {
-        self.api_client()
-            .get(format!("{}{path}", self.api_url))
-            .bearer_auth(self.token("auditor-1", "audit"))
-            .send()
+        self.api_get(path, Some(&self.token("auditor-1", "audit")))
             .await
-            .unwrap()
+    }
+
+    /// [`TestApp::audit_get`], asserting 200; the JSON body.
+    pub async fn audit_json(&self, path: &str) -> Value {
+        ok_json(self.audit_get(path).await, path).await
     }
 
     /// Every audit record, paging through `GET /v1/audit/records`.
@@ -614,7 +631,7 @@ impl TestApp {
                 Some(a) => format!("/v1/audit/records?limit=1000&after_index={a}"),
                 None => "/v1/audit/records?limit=1000".to_string(),
             };
-            let page: Value = self.audit_get(&path).await.json().await.unwrap();
+            let page = self.audit_json(&path).await;
             records.extend(page["records"].as_array().unwrap().iter().cloned());
             match page["next_after_index"].as_u64() {
                 Some(next) => after = Some(next),

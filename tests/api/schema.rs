@@ -427,12 +427,8 @@ async fn consent_responses_match_the_document() {
     assert_eq!(refused["code"], "forbidden_purpose");
 
     let wrong_scope = app
-        .api_client()
-        .get(format!("{}/v1/consents", app.api_url))
-        .bearer_auth(app.token("u-1", "audit"))
-        .send()
-        .await
-        .unwrap();
+        .api_get("/v1/consents", Some(&app.token("u-1", "audit")))
+        .await;
     let wrong_scope = conforms(&document, "get", "/v1/consents", wrong_scope).await;
     assert_eq!(wrong_scope["code"], "insufficient_scope");
 }
@@ -581,12 +577,7 @@ async fn service_responses_match_the_document() {
     let app = spawn_app().await;
     let document = openapi::document();
     for path in ["/healthz", "/readyz", "/metrics", "/v1/catalog"] {
-        let response = app
-            .api_client()
-            .get(format!("{}{path}", app.api_url))
-            .send()
-            .await
-            .unwrap();
+        let response = app.api_get(path, None).await;
         assert_eq!(response.status().as_u16(), 200, "{path}");
         conforms(&document, "get", path, response).await;
     }
