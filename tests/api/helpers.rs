@@ -519,8 +519,17 @@ pub fn pointers(problem: &Value) -> Vec<String> {
 impl TestApp {
     /// `POST /v1/consents` as `user` with `body`.
     pub async fn post_consent(&self, user: &str, body: &Value) -> reqwest::Response {
+        self.post_as(user, "/v1/consents", body).await
+    }
+
+    /// `POST /v1/consents/preview` as `user` with `body`.
+    pub async fn preview_consent(&self, user: &str, body: &Value) -> reqwest::Response {
+        self.post_as(user, "/v1/consents/preview", body).await
+    }
+
+    async fn post_as(&self, user: &str, path: &str, body: &Value) -> reqwest::Response {
         self.api_client()
-            .post(format!("{}/v1/consents", self.api_url))
+            .post(format!("{}{path}", self.api_url))
             .bearer_auth(self.token(user, "consents"))
             .json(body)
             .send()
@@ -538,6 +547,18 @@ impl TestApp {
             .await;
         assert_eq!(response.status().as_u16(), 201);
         response.json().await.unwrap()
+    }
+
+    /// Grants `user` the narrowest consent that releases something: `fraud_alert` on bank-a
+    /// for `transaction.amount_minor` alone. Returns its body (asserting 201).
+    pub async fn grant_amount_for_fraud_alert(&self, user: &str) -> Value {
+        self.grant(
+            user,
+            "bank-a",
+            &["fraud_alert"],
+            &["transaction.amount_minor"],
+        )
+        .await
     }
 
     /// `DELETE /v1/consents/{id}` as `user`.

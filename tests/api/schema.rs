@@ -363,14 +363,7 @@ async fn consent_responses_match_the_document() {
     .await;
     let id = granted["id"].as_str().unwrap().to_string();
 
-    let preview = app
-        .api_client()
-        .post(format!("{}/v1/consents/preview", app.api_url))
-        .bearer_auth(app.token("u-1", "consents"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let preview = app.preview_consent("u-1", &body).await;
     let preview = conforms(&document, "post", "/v1/consents/preview", preview).await;
     assert_eq!(preview["purposes"].as_array().unwrap().len(), 2);
 
@@ -441,14 +434,7 @@ async fn audit_and_access_log_responses_match_the_document() {
     })
     .await;
     let document = openapi::document();
-    let consent = app
-        .grant(
-            "u-1",
-            "bank-a",
-            &["fraud_alert"],
-            &["transaction.amount_minor"],
-        )
-        .await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
     app.push_transactions(
         &app.pki.bank_a,
         &json!({"transactions": [transaction("t-1", "u-1"), transaction("t-2", "u-1")]}),

@@ -104,13 +104,7 @@ async fn an_unreachable_database_answers_503_and_releases_nothing_then_the_gatew
         );
         return;
     };
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
+    app.grant_amount_for_fraud_alert("u-1").await;
     let admin = |sql: String| {
         let mut conn = <diesel::PgConnection as diesel::Connection>::establish(admin_url).unwrap();
         diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).unwrap();
