@@ -441,7 +441,7 @@ async fn the_purposes_report_counts_releases_and_prohibited_attempts_from_the_re
 #[tokio::test]
 async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
     let app = spawn_app().await;
-    let (second_bank_url, _handles) = app.spawn_second_node().await;
+    let mut second = app.spawn_second_node();
     let mut tasks = Vec::new();
     for node in 0..2 {
         for worker in 0..4 {
@@ -449,7 +449,7 @@ async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
             let url = if node == 0 {
                 app.bank_url.clone()
             } else {
-                second_bank_url.clone()
+                second.bank_url.clone()
             };
             tasks.push(tokio::spawn(async move {
                 for n in 0..5 {
@@ -477,6 +477,7 @@ async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
     let count = app.count_sql("SELECT COUNT(*) AS n FROM audit_records");
     let size = app.count_sql("SELECT size AS n FROM audit_tree_head");
     assert_eq!(count, size);
+    second.stop().await;
 }
 
 #[tokio::test]

@@ -707,10 +707,7 @@ async fn two_gateways_on_one_database_send_each_event_once() {
     // Slow enough answers that both nodes have claims in flight at once.
     receiver.answer_with(|_, _| (204, Duration::from_millis(20)));
     let app = app_for(&receiver, "").await;
-    let config = consentgate::config::Config::load(&app.config_path).unwrap();
-    let second = consentgate::gateway::start(&config).unwrap();
-    let second_handles = second.handles();
-    let second_run = tokio::spawn(second.run());
+    let mut second = app.spawn_second_node();
 
     app.grant_amount_for_fraud_alert("u-1").await;
     let transactions: Vec<Value> = (0..120)
@@ -738,8 +735,5 @@ async fn two_gateways_on_one_database_send_each_event_once() {
         app.count_sql("SELECT COUNT(*) AS n FROM audit_records WHERE kind = 'delivery.succeeded'"),
         120
     );
-    for handle in second_handles {
-        handle.stop(true).await;
-    }
-    second_run.await.unwrap().unwrap();
+    second.stop().await;
 }

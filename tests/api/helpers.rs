@@ -29,8 +29,49 @@ pub struct TestApp {
     pub pki: TestPki,
     pub jwt_key: Ed25519Key,
     pub database: TestDatabase,
+    node: Option<Node>,
+}
+
+/// One running gateway: its listeners and the task that runs it (and its delivery worker).
+pub struct Node {
+    pub bank_url: String,
+    pub api_url: String,
     handles: Vec<actix_web::dev::ServerHandle>,
     run: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Node {
+    /// Starts a gateway on the configuration at `config_path`.
+    fn start(config_path: &Path) -> Self {
+        let config = Config::load(config_path).unwrap();
+        let gateway = consentgate::gateway::start(&config).unwrap();
+        Self {
+            bank_url: format!("https://127.0.0.1:{}", gateway.bank_addr.port()),
+            api_url: format!("https://127.0.0.1:{}", gateway.api_addr.port()),
+            handles: gateway.handles().to_vec(),
+            run: Some(tokio::spawn(gateway.run())),
+        }
+    }
+
+    /// Stops the listeners, then the delivery worker (which records the attempts it has in
+    /// flight first), and asserts the gateway ended without an error.
+    pub async fn stop(&mut self) {
+        for handle in std::mem::take(&mut self.handles) {
+            handle.stop(true).await;
+        }
+        if let Some(run) = self.run.take() {
+            run.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            // Stopping is asynchronous; dropping the future still signals the server.
+            drop(handle.stop(false));
+        }
+    }
 }
 
 /// The certificates of one test.
@@ -328,8 +369,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         pki,
         jwt_key,
         database,
-        handles: Vec::new(),
-        run: None,
+        node: None,
     };
     app.start_gateway();
     app
@@ -338,12 +378,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 impl TestApp {
     /// Starts a gateway on the test's configuration and database.
     pub fn start_gateway(&mut self) {
-        let config = Config::load(&self.config_path).unwrap();
-        let gateway = consentgate::gateway::start(&config).unwrap();
-        self.bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
-        self.api_url = format!("https://127.0.0.1:{}", gateway.api_addr.port());
-        self.handles = gateway.handles().to_vec();
-        self.run = Some(tokio::spawn(gateway.run()));
+        let node = Node::start(&self.config_path);
+        self.bank_url.clone_from(&node.bank_url);
+        self.api_url.clone_from(&node.api_url);
+        self.node = Some(node);
     }
 
     /// Waits until every undelivered event has had its first webhook attempt recorded. With
@@ -366,11 +404,8 @@ impl TestApp {
     /// Stops the gateway: its listeners, then its delivery worker (which records the
     /// attempts it has in flight first). The database stays.
     pub async fn stop_gateway(&mut self) {
-        for handle in std::mem::take(&mut self.handles) {
-            handle.stop(true).await;
-        }
-        if let Some(run) = self.run.take() {
-            run.await.unwrap().unwrap();
+        if let Some(mut node) = self.node.take() {
+            node.stop().await;
         }
     }
 
@@ -379,15 +414,6 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.stop_gateway().await;
         self.start_gateway();
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        for handle in &self.handles {
-            // Stopping is asynchronous; dropping the future still signals the server.
-            drop(handle.stop(false));
-        }
     }
 }
 
@@ -662,13 +688,8 @@ impl TestApp {
     }
 
     /// Starts a second gateway on the same configuration and database (another node).
-    pub async fn spawn_second_node(&self) -> (String, Vec<actix_web::dev::ServerHandle>) {
-        let config = Config::load(&self.config_path).unwrap();
-        let gateway = consentgate::gateway::start(&config).unwrap();
-        let bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
-        let handles = gateway.handles().to_vec();
-        tokio::spawn(gateway.run());
-        (bank_url, handles)
+    pub fn spawn_second_node(&self) -> Node {
+        Node::start(&self.config_path)
     }
 }
 
