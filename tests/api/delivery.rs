@@ -508,6 +508,7 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     .await;
     verify(WEBHOOK_SECRET, &notice).unwrap();
     assert_matches_published_schema(&notice.json);
+    chrono::DateTime::parse_from_rfc3339(notice.json["created_at"].as_str().unwrap()).unwrap();
     let revoked_record = {
         let mut conn = app.database.connect();
         let rows: Vec<AuditRow> = diesel::sql_query(format!(
