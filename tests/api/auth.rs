@@ -34,10 +34,19 @@ fn unsigned(header: &Value, claims: &Value) -> String {
     )
 }
 
-fn claims(app: &TestApp) -> Value {
-    let _ = app;
+/// Valid claims for u-1 with scope `consents`.
+fn claims() -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"iss": crate::helpers::ISSUER, "aud": crate::helpers::AUDIENCE, "sub": "u-1", "scope": "consents", "exp": now + 600})
+}
+
+/// [`claims`] signed with `key` (EdDSA) under the header `kid`.
+fn signed_by(key: &Ed25519Key, kid: String) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid);
+    let key =
+        jsonwebtoken::EncodingKey::from_ed_pem(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, &claims(), &key).unwrap()
 }
 
 #[tokio::test]
@@ -62,7 +71,7 @@ async fn an_alg_none_token_is_401() {
     let app = spawn_app().await;
     let token = unsigned(
         &json!({"alg": "none", "typ": "JWT", "kid": app.jwt_key.kid()}),
-        &claims(&app),
+        &claims(),
     );
     assert_refused(&app, Some(&token), "alg none").await;
 }
@@ -82,7 +91,7 @@ async fn an_hs256_token_signed_with_the_public_key_is_401() {
     ] {
         let token = jsonwebtoken::encode(
             &header,
-            &claims(&app),
+            &claims(),
             &jsonwebtoken::EncodingKey::from_secret(&secret),
         )
         .unwrap();
@@ -93,12 +102,7 @@ async fn an_hs256_token_signed_with_the_public_key_is_401() {
 #[tokio::test]
 async fn a_token_signed_by_another_key_with_the_right_kid_is_401() {
     let app = spawn_app().await;
-    let other = Ed25519Key::generate();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(app.jwt_key.kid());
-    let key =
-        jsonwebtoken::EncodingKey::from_ed_pem(other.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
-    let token = jsonwebtoken::encode(&header, &claims(&app), &key).unwrap();
+    let token = signed_by(&Ed25519Key::generate(), app.jwt_key.kid());
     assert_refused(&app, Some(&token), "wrong key").await;
 }
 
@@ -106,11 +110,7 @@ async fn a_token_signed_by_another_key_with_the_right_kid_is_401() {
 async fn a_token_with_an_unknown_kid_is_401() {
     let app = spawn_app().await;
     let other = Ed25519Key::generate();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(other.kid());
-    let key =
-        jsonwebtoken::EncodingKey::from_ed_pem(other.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
-    let token = jsonwebtoken::encode(&header, &claims(&app), &key).unwrap();
+    let token = signed_by(&other, other.kid());
     assert_refused(&app, Some(&token), "unknown kid").await;
 }
 
