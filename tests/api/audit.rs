@@ -179,28 +179,17 @@ async fn every_decision_is_recorded_and_no_record_holds_a_released_value() {
 async fn records_page_and_filter_and_each_auditor_query_is_itself_recorded() {
     let app = spawn_app().await;
     busy_day(&app).await;
-    let first: Value = app
-        .audit_get("/v1/audit/records?limit=2")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = app.audit_json("/v1/audit/records?limit=2").await;
     assert_eq!(first["records"].as_array().unwrap().len(), 2);
     assert_eq!(first["next_after_index"], 1);
-    let second: Value = app
-        .audit_get("/v1/audit/records?limit=2&after_index=1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second = app
+        .audit_json("/v1/audit/records?limit=2&after_index=1")
+        .await;
     assert_eq!(second["records"][0]["index"], 2);
 
-    let releases: Value = app
-        .audit_get("/v1/audit/records?kind=release&user_id=u-1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let releases = app
+        .audit_json("/v1/audit/records?kind=release&user_id=u-1")
+        .await;
     let releases = releases["records"].as_array().unwrap();
     assert_eq!(releases.len(), 2, "fraud_alert and finance_tracking");
     assert!(
@@ -209,12 +198,7 @@ async fn records_page_and_filter_and_each_auditor_query_is_itself_recorded() {
             .all(|r| r["kind"] == "release" && r["user_id"] == "u-1")
     );
 
-    let queries: Value = app
-        .audit_get("/v1/audit/records?kind=audit.query")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let queries = app.audit_json("/v1/audit/records?kind=audit.query").await;
     let queries = queries["records"].as_array().unwrap();
     assert_eq!(
         queries.len(),
@@ -236,26 +220,14 @@ async fn records_page_and_filter_and_each_auditor_query_is_itself_recorded() {
     )
     .await;
     let user_token = app.token("u-1", "consents");
-    let response = app
-        .api_client()
-        .get(format!("{}/v1/audit/records", app.api_url))
-        .bearer_auth(user_token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.api_get("/v1/audit/records", Some(&user_token)).await;
     problem(response, 403, "insufficient_scope").await;
 }
 
 #[tokio::test]
 async fn refused_requests_are_recorded_as_access_denied() {
     let app = spawn_app().await;
-    let response = app
-        .api_client()
-        .get(format!("{}/v1/consents", app.api_url))
-        .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
+    let response = app.api_get("/v1/consents", Some("not-a-token")).await;
     assert_eq!(response.status().as_u16(), 401);
     let response = app
         .post_consent(
@@ -306,11 +278,8 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
     .await;
     busy_day(&app).await;
     let key: Value = app
-        .api_client()
-        .get(format!("{}/v1/audit/public-key", app.api_url))
-        .send()
+        .api_get("/v1/audit/public-key", None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -331,14 +300,11 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
     assert!(size >= 3);
     let records = app.all_audit_records().await;
     for index in 0..size {
-        let proof: Value = app
-            .audit_get(&format!(
+        let proof = app
+            .audit_json(&format!(
                 "/v1/audit/proof/inclusion?index={index}&size={size}"
             ))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         let leaf = canonical(&records[index as usize]);
         assert!(
             verify_inclusion(leaf.as_bytes(), index, size, &hashes(&proof), &root),
@@ -355,12 +321,7 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
         ));
     }
 
-    let list: Value = app
-        .audit_get("/v1/audit/checkpoints")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.audit_json("/v1/audit/checkpoints").await;
     let list = list["checkpoints"].as_array().unwrap();
     assert!(list.len() >= 2, "{list:?}");
     let sizes: Vec<u64> = list.iter().map(|c| c["size"].as_u64().unwrap()).collect();
@@ -369,12 +330,9 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
         "sizes only grow: {sizes:?}"
     );
     let (from, to) = (sizes[0], *sizes.last().unwrap());
-    let proof: Value = app
-        .audit_get(&format!("/v1/audit/proof/consistency?from={from}&to={to}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let proof = app
+        .audit_json(&format!("/v1/audit/proof/consistency?from={from}&to={to}"))
+        .await;
     let old_root = checkpoint_body(list[0]["note"].as_str().unwrap()).2;
     let new_root = checkpoint_body(list.last().unwrap()["note"].as_str().unwrap()).2;
     assert!(consentgate::audit::primitives::verify_consistency(
@@ -404,12 +362,7 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
 async fn a_user_sees_their_own_records_with_delivery_status_and_a_proof_of_each() {
     let app = spawn_app().await;
     busy_day(&app).await;
-    let log: Value = app
-        .get_as("u-1", "/v1/me/access-log")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log = app.get_json_as("u-1", "/v1/me/access-log").await;
     let items = log["items"].as_array().unwrap();
     let releases: Vec<&Value> = items.iter().filter(|i| i["kind"] == "release").collect();
     assert_eq!(releases.len(), 2);
@@ -425,28 +378,17 @@ async fn a_user_sees_their_own_records_with_delivery_status_and_a_proof_of_each(
     );
     assert!(log.get("next_cursor").is_none());
 
-    let page: Value = app
-        .get_as("u-1", "/v1/me/access-log?limit=1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json_as("u-1", "/v1/me/access-log?limit=1").await;
     let cursor = page["next_cursor"].as_str().unwrap();
-    let next: Value = app
-        .get_as("u-1", &format!("/v1/me/access-log?limit=1&cursor={cursor}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let next = app
+        .get_json_as("u-1", &format!("/v1/me/access-log?limit=1&cursor={cursor}"))
+        .await;
     assert_eq!(next["items"][0]["index"], json!(indexes[1]));
 
     let index = releases[0]["index"].as_u64().unwrap();
-    let proof: Value = app
-        .get_as("u-1", &format!("/v1/me/proof/{index}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let proof = app
+        .get_json_as("u-1", &format!("/v1/me/proof/{index}"))
+        .await;
     assert_eq!(proof["index"], index);
     let (_, size, root) = checkpoint_body(proof["checkpoint"].as_str().unwrap());
     assert!(size > index);
@@ -465,12 +407,7 @@ async fn a_user_sees_their_own_records_with_delivery_status_and_a_proof_of_each(
         "not_found",
     )
     .await;
-    let other: Value = app
-        .get_as("u-2", "/v1/me/access-log")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other = app.get_json_as("u-2", "/v1/me/access-log").await;
     assert!(
         other["items"]
             .as_array()
@@ -493,12 +430,7 @@ async fn the_purposes_report_counts_releases_and_prohibited_attempts_from_the_re
             .await;
         assert_eq!(response.status().as_u16(), 422);
     }
-    let report: Value = app
-        .audit_get("/v1/audit/reports/purposes")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = app.audit_json("/v1/audit/reports/purposes").await;
     assert_eq!(report["releases_by_purpose"]["fraud_alert"], 1);
     assert_eq!(report["releases_by_purpose"]["finance_tracking"], 1);
     assert_eq!(report["releases_by_recipient"]["messenger"], 2);
@@ -509,7 +441,7 @@ async fn the_purposes_report_counts_releases_and_prohibited_attempts_from_the_re
 #[tokio::test]
 async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
     let app = spawn_app().await;
-    let (second_bank_url, _handles) = app.spawn_second_node().await;
+    let mut second = app.spawn_second_node();
     let mut tasks = Vec::new();
     for node in 0..2 {
         for worker in 0..4 {
@@ -517,7 +449,7 @@ async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
             let url = if node == 0 {
                 app.bank_url.clone()
             } else {
-                second_bank_url.clone()
+                second.bank_url.clone()
             };
             tasks.push(tokio::spawn(async move {
                 for n in 0..5 {
@@ -545,6 +477,7 @@ async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
     let count = app.count_sql("SELECT COUNT(*) AS n FROM audit_records");
     let size = app.count_sql("SELECT size AS n FROM audit_tree_head");
     assert_eq!(count, size);
+    second.stop().await;
 }
 
 #[tokio::test]
@@ -555,12 +488,7 @@ async fn online_verify_is_ok_then_finds_a_record_edited_behind_the_gateways_back
     })
     .await;
     busy_day(&app).await;
-    let report: Value = app
-        .audit_get("/v1/audit/verify")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = app.audit_json("/v1/audit/verify").await;
     assert_eq!(report["ok"], true, "{report}");
     assert!(
         report["checkpoints_verified"].as_u64().unwrap() >= 2,
@@ -572,12 +500,7 @@ async fn online_verify_is_ok_then_finds_a_record_edited_behind_the_gateways_back
     app.execute_sql(&format!(
         "UPDATE audit_records SET record = REPLACE(record, 'transaction.card_last4', 'transaction.card_last5') WHERE idx = {victim}"
     ));
-    let report: Value = app
-        .audit_get("/v1/audit/verify")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = app.audit_json("/v1/audit/verify").await;
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["first_bad_index"], victim, "{report}");
 }

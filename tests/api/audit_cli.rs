@@ -2,9 +2,8 @@
 //! log the gateway wrote while doing real work (consents, transactions, a revocation) with a
 //! checkpoint every 5 records, and against tampering done directly in the database.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,7 +15,9 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{ALL_FIELDS, TestDatabase, TestPki, consentgate, transaction, write_config};
+use crate::helpers::{
+    ALL_FIELDS, Served, TestDatabase, consentgate, transaction, write_fresh_config,
+};
 
 type Hash = [u8; 32];
 
@@ -34,17 +35,15 @@ impl Log {
     /// transactions, revokes a consent, pushes more, and stops the gateway.
     async fn build() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::generate();
         let database = TestDatabase::create(dir.path());
-        let config = write_config(
-            dir.path(),
-            &pki,
-            &Ed25519Key::generate(),
-            &database.url(),
-            "",
-        );
-        let mut server = Server::start(&config);
-        let api = api_client(&pki);
+        let (pki, config) = write_fresh_config(dir.path(), &database.url(), "");
+        let mut command = consentgate();
+        command
+            .env("CONSENTGATE__AUDIT__CHECKPOINT_EVERY", "5")
+            .args(["serve", "--config"])
+            .arg(&config);
+        let server = Served::start(command);
+        let api = pki.client(None);
         let token = |sub: &str| mint(&config, sub, "consents");
         let grant = |sub: &'static str, purposes: &'static [&'static str]| {
             let api = api.clone();
@@ -64,7 +63,7 @@ impl Log {
         };
         let first = grant("u-1", &["fraud_alert", "customer_service"]).await;
         grant("u-2", &["finance_tracking"]).await;
-        let bank = bank_client(&pki);
+        let bank = pki.client(Some(&pki.bank_a));
         let push = |batch: u32| {
             let bank = bank.clone();
             let url = format!("{}/v1/transactions", server.bank_url);
@@ -103,7 +102,8 @@ impl Log {
         for batch in 3..5 {
             push(batch).await;
         }
-        server.stop();
+        // SIGKILL: everything answered 2xx is committed, nothing else runs afterwards.
+        server.kill_9();
         let log = Self {
             dir,
             config,
@@ -279,23 +279,7 @@ fn rewrite_tree(conn: &mut DbConnection, records: &[String], key: &Ed25519Key) {
         }
         level += 1;
     }
-    let mut peaks = Vec::new();
-    let mut start = 0;
-    for bit in (0..usize::BITS).rev() {
-        let width = 1usize << bit;
-        if leaves.len() & width != 0 {
-            peaks.extend_from_slice(&mth(&leaves[start..start + width]));
-            start += width;
-        }
-    }
-    diesel::update(audit_tree_head::table)
-        .set((
-            audit_tree_head::size.eq(leaves.len() as i64),
-            audit_tree_head::root.eq(mth(&leaves).to_vec()),
-            audit_tree_head::peaks.eq(peaks),
-        ))
-        .execute(conn)
-        .unwrap();
+    set_tree_head(conn, &leaves);
     let signer = NoteSigner::new(ORIGIN, key.signing_key()).unwrap();
     let sizes: Vec<i64> = audit_checkpoints::table
         .select(audit_checkpoints::size)
@@ -312,6 +296,27 @@ fn rewrite_tree(conn: &mut DbConnection, records: &[String], key: &Ed25519Key) {
             .execute(conn)
             .unwrap();
     }
+}
+
+/// Sets the stored tree head (size, root, peaks) to that of `leaves`.
+fn set_tree_head(conn: &mut DbConnection, leaves: &[Hash]) {
+    let mut peaks = Vec::new();
+    let mut start = 0;
+    for bit in (0..usize::BITS).rev() {
+        let width = 1usize << bit;
+        if leaves.len() & width != 0 {
+            peaks.extend_from_slice(&mth(&leaves[start..start + width]));
+            start += width;
+        }
+    }
+    diesel::update(audit_tree_head::table)
+        .set((
+            audit_tree_head::size.eq(leaves.len() as i64),
+            audit_tree_head::root.eq(mth(leaves).to_vec()),
+            audit_tree_head::peaks.eq(peaks),
+        ))
+        .execute(conn)
+        .unwrap();
 }
 
 /// Replaces `from` with `to` in the stored text of record `index`.
@@ -496,24 +501,9 @@ async fn deleting_the_last_records_is_found_even_with_the_tree_head_rewound() {
     // Rewinding the tree head to the records left does not help: a signed checkpoint
     // covers the deleted records.
     let left = log.records();
+    assert_eq!(left.len() as u64, cut);
     let leaves: Vec<Hash> = left.iter().map(|r| leaf(r.as_bytes())).collect();
-    let mut peaks = Vec::new();
-    let mut start = 0;
-    for bit in (0..usize::BITS).rev() {
-        let width = 1usize << bit;
-        if leaves.len() & width != 0 {
-            peaks.extend_from_slice(&mth(&leaves[start..start + width]));
-            start += width;
-        }
-    }
-    diesel::update(audit_tree_head::table)
-        .set((
-            audit_tree_head::size.eq(cut as i64),
-            audit_tree_head::root.eq(mth(&leaves).to_vec()),
-            audit_tree_head::peaks.eq(peaks),
-        ))
-        .execute(&mut conn)
-        .unwrap();
+    set_tree_head(&mut conn, &leaves);
     let output = log.verify_online();
     assert_fails_at(&output, cut);
     assert!(
@@ -655,62 +645,6 @@ fn audit_verify_of_a_missing_export_exits_2_naming_the_file() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope.txt"));
 }
 
-// The gateway as a process, and clients for it.
-
-/// A running `consentgate serve` with a checkpoint every 5 records.
-struct Server {
-    child: Child,
-    bank_url: String,
-    api_url: String,
-}
-
-impl Server {
-    fn start(config: &Path) -> Self {
-        let mut child = consentgate()
-            .env("CONSENTGATE__AUDIT__CHECKPOINT_EVERY", "5")
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut bank_url, mut api_url) = (None, None);
-        loop {
-            let line = lines
-                .next()
-                .expect("serve exited before it was ready")
-                .unwrap();
-            if line.starts_with("ready;") {
-                break;
-            }
-            let url = line.split_whitespace().find(|w| w.starts_with("https://"));
-            match url {
-                Some(url) if line.contains("bank API") => bank_url = Some(url.to_string()),
-                Some(url) => api_url = Some(url.to_string()),
-                None => {}
-            }
-        }
-        Self {
-            child,
-            bank_url: bank_url.unwrap(),
-            api_url: api_url.unwrap(),
-        }
-    }
-
-    /// SIGKILL: everything answered 2xx is committed, nothing else runs afterwards.
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A user token from `consentgate token`.
 fn mint(config: &Path, sub: &str, scope: &str) -> String {
     let output = consentgate()
@@ -720,28 +654,4 @@ fn mint(config: &Path, sub: &str, scope: &str) -> String {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
-fn api_client(pki: &TestPki) -> reqwest::Client {
-    client(pki, None)
-}
-
-fn bank_client(pki: &TestPki) -> reqwest::Client {
-    let identity = reqwest::Identity::from_pem(
-        format!("{}{}", pki.bank_a.cert_pem, pki.bank_a.key_pem).as_bytes(),
-    )
-    .unwrap();
-    client(pki, Some(identity))
-}
-
-fn client(pki: &TestPki, identity: Option<reqwest::Identity>) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let ca = reqwest::Certificate::from_pem(pki.ca.cert_pem().as_bytes()).unwrap();
-    let mut builder = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca);
-    if let Some(identity) = identity {
-        builder = builder.identity(identity);
-    }
-    builder.build().unwrap()
 }

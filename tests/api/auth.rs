@@ -8,16 +8,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem, spawn_app};
 
-async fn get_consents(app: &TestApp, token: Option<&str>) -> reqwest::Response {
-    let mut request = app.api_client().get(format!("{}/v1/consents", app.api_url));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
 async fn assert_refused(app: &TestApp, token: Option<&str>, case: &str) {
-    let response = get_consents(app, token).await;
+    let response = app.api_get("/v1/consents", token).await;
     assert_eq!(response.status().as_u16(), 401, "{case}");
     assert_eq!(
         response
@@ -42,16 +34,27 @@ fn unsigned(header: &Value, claims: &Value) -> String {
     )
 }
 
-fn claims(app: &TestApp) -> Value {
-    let _ = app;
+/// Valid claims for u-1 with scope `consents`.
+fn claims() -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"iss": crate::helpers::ISSUER, "aud": crate::helpers::AUDIENCE, "sub": "u-1", "scope": "consents", "exp": now + 600})
+}
+
+/// [`claims`] signed with `key` (EdDSA) under the header `kid`.
+fn signed_by(key: &Ed25519Key, kid: String) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid);
+    let key =
+        jsonwebtoken::EncodingKey::from_ed_pem(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, &claims(), &key).unwrap()
 }
 
 #[tokio::test]
 async fn a_valid_token_with_the_scope_is_accepted() {
     let app = spawn_app().await;
-    let response = get_consents(&app, Some(&app.token("u-1", "consents"))).await;
+    let response = app
+        .api_get("/v1/consents", Some(&app.token("u-1", "consents")))
+        .await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"consents": []}));
@@ -68,7 +71,7 @@ async fn an_alg_none_token_is_401() {
     let app = spawn_app().await;
     let token = unsigned(
         &json!({"alg": "none", "typ": "JWT", "kid": app.jwt_key.kid()}),
-        &claims(&app),
+        &claims(),
     );
     assert_refused(&app, Some(&token), "alg none").await;
 }
@@ -88,7 +91,7 @@ async fn an_hs256_token_signed_with_the_public_key_is_401() {
     ] {
         let token = jsonwebtoken::encode(
             &header,
-            &claims(&app),
+            &claims(),
             &jsonwebtoken::EncodingKey::from_secret(&secret),
         )
         .unwrap();
@@ -99,12 +102,7 @@ async fn an_hs256_token_signed_with_the_public_key_is_401() {
 #[tokio::test]
 async fn a_token_signed_by_another_key_with_the_right_kid_is_401() {
     let app = spawn_app().await;
-    let other = Ed25519Key::generate();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(app.jwt_key.kid());
-    let key =
-        jsonwebtoken::EncodingKey::from_ed_pem(other.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
-    let token = jsonwebtoken::encode(&header, &claims(&app), &key).unwrap();
+    let token = signed_by(&Ed25519Key::generate(), app.jwt_key.kid());
     assert_refused(&app, Some(&token), "wrong key").await;
 }
 
@@ -112,11 +110,7 @@ async fn a_token_signed_by_another_key_with_the_right_kid_is_401() {
 async fn a_token_with_an_unknown_kid_is_401() {
     let app = spawn_app().await;
     let other = Ed25519Key::generate();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(other.kid());
-    let key =
-        jsonwebtoken::EncodingKey::from_ed_pem(other.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
-    let token = jsonwebtoken::encode(&header, &claims(&app), &key).unwrap();
+    let token = signed_by(&other, other.kid());
     assert_refused(&app, Some(&token), "unknown kid").await;
 }
 
@@ -128,7 +122,10 @@ async fn a_token_expired_beyond_the_leeway_is_401_but_within_it_is_accepted() {
     assert_refused(&app, Some(&expired), "expired 60 s ago").await;
     let within = app.token_with(json!({"sub": "u-1", "scope": "consents", "exp": now - 10}));
     assert_eq!(
-        get_consents(&app, Some(&within)).await.status().as_u16(),
+        app.api_get("/v1/consents", Some(&within))
+            .await
+            .status()
+            .as_u16(),
         200
     );
 }
@@ -179,7 +176,7 @@ async fn a_64_kib_token_is_401() {
 async fn an_audit_only_token_is_403_on_consent_routes() {
     let app = spawn_app().await;
     let token = app.token("auditor-1", "audit");
-    let response = get_consents(&app, Some(&token)).await;
+    let response = app.api_get("/v1/consents", Some(&token)).await;
     problem(response, 403, "insufficient_scope").await;
     let response = app
         .api_client()

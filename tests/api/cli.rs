@@ -1,71 +1,10 @@
 //! The real binary: commands, exit codes, embedded defaults and durability across `kill -9`.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use consentgate::pki::Ed25519Key;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestDatabase, TestPki, consentgate, transaction, write_config};
-
-/// A running `consentgate serve` and the addresses it printed.
-struct Served {
-    child: Child,
-    bank_url: String,
-    api_url: String,
-    banner: Vec<String>,
-}
-
-impl Served {
-    fn start(mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut banner = Vec::new();
-        let (mut bank_url, mut api_url) = (None, None);
-        loop {
-            let line = lines
-                .next()
-                .expect("serve exited before it was ready")
-                .unwrap();
-            if line.starts_with("ready;") {
-                break;
-            }
-            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
-                if line.contains("bank API") {
-                    bank_url = Some(url.to_string());
-                } else {
-                    api_url = Some(url.to_string());
-                }
-            }
-            banner.push(line);
-        }
-        Self {
-            child,
-            bank_url: bank_url.unwrap(),
-            api_url: api_url.unwrap(),
-            banner,
-        }
-    }
-
-    /// SIGKILL: no shutdown hook, no flush, nothing but what was durably committed.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{Served, TestDatabase, consentgate, transaction, write_fresh_config};
 
 #[test]
 fn dev_pki_writes_a_working_setup_and_refuses_to_overwrite_it() {
@@ -106,14 +45,7 @@ fn dev_pki_writes_a_working_setup_and_refuses_to_overwrite_it() {
 #[test]
 fn an_unknown_configuration_key_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = TestPki::generate();
-    let path = write_config(
-        dir.path(),
-        &pki,
-        &Ed25519Key::generate(),
-        "sqlite://x.db",
-        "",
-    );
+    let (_, path) = write_fresh_config(dir.path(), "sqlite://x.db", "");
     let text = std::fs::read_to_string(&path).unwrap().replacen(
         "workers = 1",
         "workers = 1\nbnak_listen = \"x\"",
@@ -133,14 +65,7 @@ fn an_unknown_configuration_key_exits_2_naming_the_key() {
 #[test]
 fn an_environment_override_of_an_unknown_key_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = TestPki::generate();
-    let path = write_config(
-        dir.path(),
-        &pki,
-        &Ed25519Key::generate(),
-        "sqlite://x.db",
-        "",
-    );
+    let (_, path) = write_fresh_config(dir.path(), "sqlite://x.db", "");
     let output = consentgate()
         .env("CONSENTGATE__DATABASE__URLL", "sqlite://y.db")
         .args(["migrate", "--config"])
@@ -154,15 +79,8 @@ fn an_environment_override_of_an_unknown_key_exits_2() {
 #[test]
 fn migrate_applies_the_migrations_once() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = TestPki::generate();
     let database = TestDatabase::create(dir.path());
-    let path = write_config(
-        dir.path(),
-        &pki,
-        &Ed25519Key::generate(),
-        &database.url(),
-        "",
-    );
+    let (_, path) = write_fresh_config(dir.path(), &database.url(), "");
     let first = consentgate()
         .args(["migrate", "--config"])
         .arg(&path)
@@ -185,14 +103,7 @@ fn migrate_applies_the_migrations_once() {
 #[test]
 fn token_without_a_signing_key_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = TestPki::generate();
-    let path = write_config(
-        dir.path(),
-        &pki,
-        &Ed25519Key::generate(),
-        "sqlite://x.db",
-        "",
-    );
+    let (_, path) = write_fresh_config(dir.path(), "sqlite://x.db", "");
     let text = std::fs::read_to_string(&path)
         .unwrap()
         .replace("signing_key = \"jwt.key\"\n", "");
@@ -209,9 +120,7 @@ fn token_without_a_signing_key_exits_2() {
 #[test]
 fn token_mints_a_jwt_that_the_configured_jwks_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = TestPki::generate();
-    let key = Ed25519Key::generate();
-    let path = write_config(dir.path(), &pki, &key, "sqlite://x.db", "");
+    let (_, path) = write_fresh_config(dir.path(), "sqlite://x.db", "");
     let output = consentgate()
         .args([
             "token",
@@ -234,9 +143,8 @@ fn token_mints_a_jwt_that_the_configured_jwks_verifies() {
     assert_eq!(principal.subject, "u-42");
     assert!(principal.has_scope("consents") && principal.has_scope("audit"));
     // Signed by another key, the same claims do not verify.
-    let other = Ed25519Key::generate();
     let other_dir = tempfile::tempdir().unwrap();
-    let other_path = write_config(other_dir.path(), &pki, &other, "sqlite://x.db", "");
+    let (_, other_path) = write_fresh_config(other_dir.path(), "sqlite://x.db", "");
     let other_config = consentgate::config::Config::load(&other_path).unwrap();
     assert!(
         consentgate::http::TokenVerifier::load(&other_config.auth)
@@ -292,15 +200,8 @@ async fn serve_with_no_configuration_starts_on_embedded_defaults_and_its_curl_ex
 #[tokio::test]
 async fn a_batch_answered_202_survives_kill_9_and_is_a_duplicate_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = TestPki::generate();
     let database = TestDatabase::create(dir.path());
-    let path = write_config(
-        dir.path(),
-        &pki,
-        &Ed25519Key::generate(),
-        &database.url(),
-        "",
-    );
+    let (pki, path) = write_fresh_config(dir.path(), &database.url(), "");
     let serve = || {
         let mut command = consentgate();
         command.args(["serve", "--config"]).arg(&path);
@@ -312,7 +213,7 @@ async fn a_batch_answered_202_survives_kill_9_and_is_a_duplicate_after_restart()
     let batch = json!({"transactions": items});
 
     let first = serve();
-    let client = bank_client(dir.path(), &pki);
+    let client = pki.client(Some(&pki.bank_a));
     let response = client
         .post(format!("{}/v1/transactions", first.bank_url))
         .json(&batch)
@@ -325,7 +226,7 @@ async fn a_batch_answered_202_survives_kill_9_and_is_a_duplicate_after_restart()
     first.kill_9();
 
     let second = serve();
-    let client = bank_client(dir.path(), &pki);
+    let client = pki.client(Some(&pki.bank_a));
     let response = client
         .post(format!("{}/v1/transactions", second.bank_url))
         .json(&batch)
@@ -336,22 +237,6 @@ async fn a_batch_answered_202_survives_kill_9_and_is_a_duplicate_after_restart()
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["duplicates"], 200, "{body}");
     assert_eq!(body["accepted"], 0);
-}
-
-fn bank_client(dir: &Path, pki: &TestPki) -> reqwest::Client {
-    let identity = reqwest::Identity::from_pem(
-        format!("{}{}", pki.bank_a.cert_pem, pki.bank_a.key_pem).as_bytes(),
-    )
-    .unwrap();
-    let ca = reqwest::Certificate::from_pem(std::fs::read(dir.join("ca.pem")).unwrap().as_slice())
-        .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .identity(identity)
-        .build()
-        .unwrap()
 }
 
 fn which(program: &str) -> bool {

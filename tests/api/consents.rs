@@ -41,7 +41,7 @@ async fn a_grant_is_201_with_location_and_a_90_day_default_expiry() {
         "default lifetime {days} days"
     );
 
-    let fetched: Value = app.get_as("u-1", &location).await.json().await.unwrap();
+    let fetched = app.get_json_as("u-1", &location).await;
     assert_eq!(fetched, consent);
 }
 
@@ -80,12 +80,7 @@ async fn a_user_id_in_the_body_is_invalid() {
         pointers(&problem(response, 422, "invalid_field").await),
         vec!["/user_id"]
     );
-    let list: Value = app
-        .get_as("u-2", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json_as("u-2", "/v1/consents").await;
     assert_eq!(
         list["consents"],
         json!([]),
@@ -118,22 +113,10 @@ async fn every_spelling_of_a_prohibited_purpose_is_refused_at_grant_and_preview(
         let response = app.post_consent("u-1", &request).await;
         let problem_body = problem(response, 422, "forbidden_purpose").await;
         assert_eq!(pointers(&problem_body), vec!["/purposes/1"], "{spelling}");
-        let response = app
-            .api_client()
-            .post(format!("{}/v1/consents/preview", app.api_url))
-            .bearer_auth(app.token("u-1", "consents"))
-            .json(&request)
-            .send()
-            .await
-            .unwrap();
+        let response = app.preview_consent("u-1", &request).await;
         problem(response, 422, "forbidden_purpose").await;
     }
-    let list: Value = app
-        .get_as("u-1", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json_as("u-1", "/v1/consents").await;
     assert_eq!(list["consents"], json!([]));
 }
 
@@ -187,14 +170,7 @@ async fn preview_shows_what_each_purpose_would_receive_and_creates_nothing() {
             "balance.available_minor"
         ]),
     );
-    let response = app
-        .api_client()
-        .post(format!("{}/v1/consents/preview", app.api_url))
-        .bearer_auth(app.token("u-1", "consents"))
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let response = app.preview_consent("u-1", &request).await;
     assert_eq!(response.status().as_u16(), 200);
     let preview: Value = response.json().await.unwrap();
     assert_eq!(
@@ -208,26 +184,14 @@ async fn preview_shows_what_each_purpose_would_receive_and_creates_nothing() {
              "withheld": [{"field": "balance.available_minor", "reason": "not_permitted_by_policy"}]}
         ]})
     );
-    let list: Value = app
-        .get_as("u-1", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json_as("u-1", "/v1/consents").await;
     assert_eq!(list["consents"], json!([]));
 }
 
 #[tokio::test]
 async fn list_is_newest_first_and_filters_by_status() {
     let app = spawn_app().await;
-    let first = app
-        .grant(
-            "u-1",
-            "bank-a",
-            &["fraud_alert"],
-            &["transaction.amount_minor"],
-        )
-        .await;
+    let first = app.grant_amount_for_fraud_alert("u-1").await;
     let second = app
         .grant(
             "u-1",
@@ -239,13 +203,7 @@ async fn list_is_newest_first_and_filters_by_status() {
     let third = app
         .grant("u-1", "bank-a", &["finance_tracking"], &["balance.as_of"])
         .await;
-    app.grant(
-        "u-2",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
+    app.grant_amount_for_fraud_alert("u-2").await;
     assert_eq!(
         app.revoke("u-1", second["id"].as_str().unwrap())
             .await
@@ -258,12 +216,7 @@ async fn list_is_newest_first_and_filters_by_status() {
         first["id"].as_str().unwrap()
     ));
 
-    let all: Value = app
-        .get_as("u-1", "/v1/consents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = app.get_json_as("u-1", "/v1/consents").await;
     let ids: Vec<&str> = all["consents"]
         .as_array()
         .unwrap()
@@ -283,12 +236,9 @@ async fn list_is_newest_first_and_filters_by_status() {
         ("revoked", &second),
         ("expired", &first),
     ] {
-        let page: Value = app
-            .get_as("u-1", &format!("/v1/consents?status={status}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = app
+            .get_json_as("u-1", &format!("/v1/consents?status={status}"))
+            .await;
         let consents = page["consents"].as_array().unwrap();
         assert_eq!(consents.len(), 1, "{status}");
         assert_eq!(consents[0]["id"], expected["id"], "{status}");
@@ -301,14 +251,7 @@ async fn list_is_newest_first_and_filters_by_status() {
 #[tokio::test]
 async fn another_users_consent_is_404_to_read_and_to_revoke() {
     let app = spawn_app().await;
-    let consent = app
-        .grant(
-            "u-1",
-            "bank-a",
-            &["fraud_alert"],
-            &["transaction.amount_minor"],
-        )
-        .await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let id = consent["id"].as_str().unwrap();
     problem(
         app.get_as("u-2", &format!("/v1/consents/{id}")).await,
@@ -323,26 +266,14 @@ async fn another_users_consent_is_404_to_read_and_to_revoke() {
         "not_found",
     )
     .await;
-    let still: Value = app
-        .get_as("u-1", &format!("/v1/consents/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still = app.get_json_as("u-1", &format!("/v1/consents/{id}")).await;
     assert_eq!(still["status"], "active", "u-2's DELETE changed nothing");
 }
 
 #[tokio::test]
 async fn revoking_twice_answers_the_same_body() {
     let app = spawn_app().await;
-    let consent = app
-        .grant(
-            "u-1",
-            "bank-a",
-            &["fraud_alert"],
-            &["transaction.amount_minor"],
-        )
-        .await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let id = consent["id"].as_str().unwrap();
     let first = app.revoke("u-1", id).await;
     assert_eq!(first.status().as_u16(), 200);

@@ -203,6 +203,15 @@ async fn push(app: &TestApp, txn_id: &str, user: &str) -> Vec<String> {
         .collect()
 }
 
+/// Grants u-1 [`TestApp::grant_amount_for_fraud_alert`] and pushes t-1 of u-1: the event
+/// id of its one release.
+async fn release_one(app: &TestApp) -> String {
+    app.grant_amount_for_fraud_alert("u-1").await;
+    let events = push(app, "t-1", "u-1").await;
+    assert_eq!(events.len(), 1, "one release expected: {events:?}");
+    events[0].clone()
+}
+
 #[derive(diesel::QueryableByName)]
 struct AuditRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -351,16 +360,9 @@ async fn during_a_secret_rotation_the_signature_verifies_with_either_secret() {
         ..Options::default()
     })
     .await;
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
-    let events = push(&app, "t-1", "u-1").await;
-    delivered(&app, &events[0]).await;
-    let request = &receiver.requests_for(&events[0])[0];
+    let event_id = &release_one(&app).await;
+    delivered(&app, event_id).await;
+    let request = &receiver.requests_for(event_id)[0];
     let signatures: Vec<&str> = request.signature.split(' ').collect();
     assert_eq!(signatures.len(), 2, "{}", request.signature);
     assert!(signatures.iter().all(|s| s.starts_with("v1,")));
@@ -379,15 +381,7 @@ async fn a_receiver_that_fails_then_recovers_gets_the_same_webhook_id_again() {
         }
     });
     let app = app_for(&receiver, FAST_RETRIES).await;
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
-    let events = push(&app, "t-1", "u-1").await;
-    let event_id = &events[0];
+    let event_id = &release_one(&app).await;
     delivered(&app, event_id).await;
 
     let requests = receiver.requests_for(event_id);
@@ -431,15 +425,7 @@ async fn undelivered_events_are_delivered_after_a_restart() {
     let receiver = Receiver::start();
     receiver.answer_with(|_, _| (503, Duration::ZERO));
     let mut app = app_for(&receiver, FAST_RETRIES).await;
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
-    let events = push(&app, "t-1", "u-1").await;
-    let event_id = &events[0];
+    let event_id = &release_one(&app).await;
     eventually("a failed attempt", || {
         kinds(&audit_of(&app, event_id))
             .contains(&"delivery.failed".to_string())
@@ -485,14 +471,7 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
         "[delivery]\ninitial_backoff = \"2s\"\nmax_backoff = \"2s\"\n",
     )
     .await;
-    let consent = app
-        .grant(
-            "u-1",
-            "bank-a",
-            &["fraud_alert"],
-            &["transaction.amount_minor"],
-        )
-        .await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
     let mut cancelled = push(&app, "t-1", "u-1").await;
     cancelled.extend(push(&app, "t-2", "u-1").await);
@@ -529,6 +508,7 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     .await;
     verify(WEBHOOK_SECRET, &notice).unwrap();
     assert_matches_published_schema(&notice.json);
+    chrono::DateTime::parse_from_rfc3339(notice.json["created_at"].as_str().unwrap()).unwrap();
     let revoked_record = {
         let mut conn = app.database.connect();
         let rows: Vec<AuditRow> = diesel::sql_query(format!(
@@ -569,13 +549,7 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
         (chrono::Utc::now().timestamp_micros() > due).then_some(())
     })
     .await;
-    app.grant(
-        "u-2",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
+    app.grant_amount_for_fraud_alert("u-2").await;
     let barrier = push(&app, "t-3", "u-2").await;
     delivered(&app, &barrier[0]).await;
 
@@ -603,14 +577,7 @@ async fn a_revocation_during_an_attempt_answers_after_that_attempt_ended() {
         }
     });
     let app = app_for(&receiver, "").await;
-    let consent = app
-        .grant(
-            "u-1",
-            "bank-a",
-            &["fraud_alert"],
-            &["transaction.amount_minor"],
-        )
-        .await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
     let events = push(&app, "t-1", "u-1").await;
     let event_id = &events[0];
@@ -649,15 +616,7 @@ async fn an_event_is_dead_lettered_after_the_configured_attempts() {
         "[delivery]\nmax_attempts = 3\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n",
     )
     .await;
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
-    let events = push(&app, "t-1", "u-1").await;
-    let event_id = &events[0];
+    let event_id = &release_one(&app).await;
     eventually("dead-lettering", || {
         (outbox(&app, event_id).status == "dead_lettered").then_some(())
     })
@@ -706,16 +665,9 @@ async fn an_answer_slower_than_the_timeout_is_a_failed_attempt() {
         "[delivery]\ntimeout = \"300ms\"\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n",
     )
     .await;
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
-    let events = push(&app, "t-1", "u-1").await;
-    delivered(&app, &events[0]).await;
-    let records = audit_of(&app, &events[0]);
+    let event_id = &release_one(&app).await;
+    delivered(&app, event_id).await;
+    let records = audit_of(&app, event_id);
     assert_eq!(
         kinds(&records),
         ["release", "delivery.failed", "delivery.succeeded"]
@@ -731,15 +683,7 @@ async fn a_claim_left_by_a_crashed_node_expires_and_the_event_is_delivered() {
     let receiver = Receiver::start();
     receiver.answer_with(|_, _| (503, Duration::ZERO));
     let mut app = app_for(&receiver, FAST_RETRIES).await;
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
-    let events = push(&app, "t-1", "u-1").await;
-    let event_id = &events[0];
+    let event_id = &release_one(&app).await;
     eventually("a failed attempt", || {
         (outbox(&app, event_id).attempts >= 1).then_some(())
     })
@@ -764,18 +708,9 @@ async fn two_gateways_on_one_database_send_each_event_once() {
     // Slow enough answers that both nodes have claims in flight at once.
     receiver.answer_with(|_, _| (204, Duration::from_millis(20)));
     let app = app_for(&receiver, "").await;
-    let config = consentgate::config::Config::load(&app.config_path).unwrap();
-    let second = consentgate::gateway::start(&config).unwrap();
-    let second_handles = second.handles();
-    let second_run = tokio::spawn(second.run());
+    let mut second = app.spawn_second_node();
 
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
+    app.grant_amount_for_fraud_alert("u-1").await;
     let transactions: Vec<Value> = (0..120)
         .map(|n| transaction(&format!("t-{n}"), "u-1"))
         .collect();
@@ -801,8 +736,5 @@ async fn two_gateways_on_one_database_send_each_event_once() {
         app.count_sql("SELECT COUNT(*) AS n FROM audit_records WHERE kind = 'delivery.succeeded'"),
         120
     );
-    for handle in second_handles {
-        handle.stop(true).await;
-    }
-    second_run.await.unwrap().unwrap();
+    second.stop().await;
 }

@@ -2,7 +2,9 @@
 //! database per test (a SQLite file, or a PostgreSQL database when
 //! `CONSENTGATE_TEST_DATABASE_URL` is set), and HTTP clients for banks and users.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -27,8 +29,49 @@ pub struct TestApp {
     pub pki: TestPki,
     pub jwt_key: Ed25519Key,
     pub database: TestDatabase,
+    node: Option<Node>,
+}
+
+/// One running gateway: its listeners and the task that runs it (and its delivery worker).
+pub struct Node {
+    pub bank_url: String,
+    pub api_url: String,
     handles: Vec<actix_web::dev::ServerHandle>,
     run: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Node {
+    /// Starts a gateway on the configuration at `config_path`.
+    fn start(config_path: &Path) -> Self {
+        let config = Config::load(config_path).unwrap();
+        let gateway = consentgate::gateway::start(&config).unwrap();
+        Self {
+            bank_url: format!("https://127.0.0.1:{}", gateway.bank_addr.port()),
+            api_url: format!("https://127.0.0.1:{}", gateway.api_addr.port()),
+            handles: gateway.handles().to_vec(),
+            run: Some(tokio::spawn(gateway.run())),
+        }
+    }
+
+    /// Stops the listeners, then the delivery worker (which records the attempts it has in
+    /// flight first), and asserts the gateway ended without an error.
+    pub async fn stop(&mut self) {
+        for handle in std::mem::take(&mut self.handles) {
+            handle.stop(true).await;
+        }
+        if let Some(run) = self.run.take() {
+            run.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            // Stopping is asynchronous; dropping the future still signals the server.
+            drop(handle.stop(false));
+        }
+    }
 }
 
 /// The certificates of one test.
@@ -63,6 +106,37 @@ impl TestPki {
             unregistered,
             revoked,
             foreign,
+        }
+    }
+
+    /// A client trusting the test CA, presenting `identity` if given.
+    pub fn client(&self, identity: Option<&IssuedCert>) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_preconfigured_tls(self.tls_config(identity))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    /// The TLS side of [`TestPki::client`]: trusts the test CA, presents `identity` if given.
+    pub fn tls_config(&self, identity: Option<&IssuedCert>) -> rustls::ClientConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca.cert_pem().as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        match identity {
+            Some(cert) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
         }
     }
 }
@@ -233,6 +307,14 @@ signing_secret = "{WEBHOOK_SECRET}"
     path
 }
 
+/// Writes a configuration with a fresh PKI and JWT key into `dir`, for tests of the binary;
+/// returns the PKI and the configuration file's path.
+pub fn write_fresh_config(dir: &Path, database_url: &str, extra: &str) -> (TestPki, PathBuf) {
+    let pki = TestPki::generate();
+    let path = write_config(dir, &pki, &Ed25519Key::generate(), database_url, extra);
+    (pki, path)
+}
+
 /// Starts a gateway in this process with a fresh PKI and database.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
@@ -287,8 +369,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         pki,
         jwt_key,
         database,
-        handles: Vec::new(),
-        run: None,
+        node: None,
     };
     app.start_gateway();
     app
@@ -297,12 +378,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 impl TestApp {
     /// Starts a gateway on the test's configuration and database.
     pub fn start_gateway(&mut self) {
-        let config = Config::load(&self.config_path).unwrap();
-        let gateway = consentgate::gateway::start(&config).unwrap();
-        self.bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
-        self.api_url = format!("https://127.0.0.1:{}", gateway.api_addr.port());
-        self.handles = gateway.handles().to_vec();
-        self.run = Some(tokio::spawn(gateway.run()));
+        let node = Node::start(&self.config_path);
+        self.bank_url.clone_from(&node.bank_url);
+        self.api_url.clone_from(&node.api_url);
+        self.node = Some(node);
     }
 
     /// Waits until every undelivered event has had its first webhook attempt recorded. With
@@ -325,11 +404,8 @@ impl TestApp {
     /// Stops the gateway: its listeners, then its delivery worker (which records the
     /// attempts it has in flight first). The database stays.
     pub async fn stop_gateway(&mut self) {
-        for handle in std::mem::take(&mut self.handles) {
-            handle.stop(true).await;
-        }
-        if let Some(run) = self.run.take() {
-            run.await.unwrap().unwrap();
+        if let Some(mut node) = self.node.take() {
+            node.stop().await;
         }
     }
 
@@ -341,24 +417,10 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        for handle in &self.handles {
-            // Stopping is asynchronous; dropping the future still signals the server.
-            drop(handle.stop(false));
-        }
-    }
-}
-
 impl TestApp {
     /// A client presenting `cert` on the bank listener.
     pub fn bank_client(&self, cert: &IssuedCert) -> reqwest::Client {
-        client(Some(cert), &self.pki.ca.cert_pem())
-    }
-
-    /// A client without a client certificate.
-    pub fn anonymous_client(&self) -> reqwest::Client {
-        client(None, &self.pki.ca.cert_pem())
+        self.pki.client(Some(cert))
     }
 
     pub async fn push_transactions(&self, cert: &IssuedCert, body: &Value) -> reqwest::Response {
@@ -403,35 +465,10 @@ impl TestApp {
         jsonwebtoken::encode(&header, &all, &key).unwrap()
     }
 
+    /// A client without a client certificate (the API listener asks for none).
     pub fn api_client(&self) -> reqwest::Client {
-        client(None, &self.pki.ca.cert_pem())
+        self.pki.client(None)
     }
-}
-
-fn client(identity: Option<&IssuedCert>, ca_pem: &str) -> reqwest::Client {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let tls = match identity {
-        Some(cert) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
-                PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 /// A valid transaction with `txn_id` for `user_id`.
@@ -484,6 +521,12 @@ pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Va
     body
 }
 
+/// Asserts a 200 answer to `GET {path}` and returns its JSON body.
+async fn ok_json(response: reqwest::Response, path: &str) -> Value {
+    assert_eq!(response.status().as_u16(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
 /// The pointers of a problem's `errors`, sorted.
 pub fn pointers(problem: &Value) -> Vec<String> {
     let mut pointers: Vec<String> = problem["errors"]
@@ -502,8 +545,17 @@ pub fn pointers(problem: &Value) -> Vec<String> {
 impl TestApp {
     /// `POST /v1/consents` as `user` with `body`.
     pub async fn post_consent(&self, user: &str, body: &Value) -> reqwest::Response {
+        self.post_as(user, "/v1/consents", body).await
+    }
+
+    /// `POST /v1/consents/preview` as `user` with `body`.
+    pub async fn preview_consent(&self, user: &str, body: &Value) -> reqwest::Response {
+        self.post_as(user, "/v1/consents/preview", body).await
+    }
+
+    async fn post_as(&self, user: &str, path: &str, body: &Value) -> reqwest::Response {
         self.api_client()
-            .post(format!("{}/v1/consents", self.api_url))
+            .post(format!("{}{path}", self.api_url))
             .bearer_auth(self.token(user, "consents"))
             .json(body)
             .send()
@@ -523,6 +575,18 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Grants `user` the narrowest consent that releases something: `fraud_alert` on bank-a
+    /// for `transaction.amount_minor` alone. Returns its body (asserting 201).
+    pub async fn grant_amount_for_fraud_alert(&self, user: &str) -> Value {
+        self.grant(
+            user,
+            "bank-a",
+            &["fraud_alert"],
+            &["transaction.amount_minor"],
+        )
+        .await
+    }
+
     /// `DELETE /v1/consents/{id}` as `user`.
     pub async fn revoke(&self, user: &str, id: &str) -> reqwest::Response {
         self.api_client()
@@ -533,14 +597,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET` a path on the API listener, with `token` as the bearer token if given.
+    pub async fn api_get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.api_client().get(format!("{}{path}", self.api_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
     /// `GET` a path on the API listener as `user` with scope `consents`.
     pub async fn get_as(&self, user: &str, path: &str) -> reqwest::Response {
-        self.api_client()
-            .get(format!("{}{path}", self.api_url))
-            .bearer_auth(self.token(user, "consents"))
-            .send()
+        self.api_get(path, Some(&self.token(user, "consents")))
             .await
-            .unwrap()
+    }
+
+    /// [`TestApp::get_as`], asserting 200; the JSON body.
+    pub async fn get_json_as(&self, user: &str, path: &str) -> Value {
+        ok_json(self.get_as(user, path).await, path).await
     }
 
     /// Runs SQL directly against the test's database (behind the gateway's back).
@@ -586,12 +660,13 @@ impl TestApp {
 impl TestApp {
     /// `GET` a path on the API listener as an auditor (scope `audit`).
     pub async fn audit_get(&self, path: &str) -> reqwest::Response {
-        self.api_client()
-            .get(format!("{}{path}", self.api_url))
-            .bearer_auth(self.token("auditor-1", "audit"))
-            .send()
+        self.api_get(path, Some(&self.token("auditor-1", "audit")))
             .await
-            .unwrap()
+    }
+
+    /// [`TestApp::audit_get`], asserting 200; the JSON body.
+    pub async fn audit_json(&self, path: &str) -> Value {
+        ok_json(self.audit_get(path).await, path).await
     }
 
     /// Every audit record, paging through `GET /v1/audit/records`.
@@ -603,7 +678,7 @@ impl TestApp {
                 Some(a) => format!("/v1/audit/records?limit=1000&after_index={a}"),
                 None => "/v1/audit/records?limit=1000".to_string(),
             };
-            let page: Value = self.audit_get(&path).await.json().await.unwrap();
+            let page = self.audit_json(&path).await;
             records.extend(page["records"].as_array().unwrap().iter().cloned());
             match page["next_after_index"].as_u64() {
                 Some(next) => after = Some(next),
@@ -613,17 +688,12 @@ impl TestApp {
     }
 
     /// Starts a second gateway on the same configuration and database (another node).
-    pub async fn spawn_second_node(&self) -> (String, Vec<actix_web::dev::ServerHandle>) {
-        let config = Config::load(&self.config_path).unwrap();
-        let gateway = consentgate::gateway::start(&config).unwrap();
-        let bank_url = format!("https://127.0.0.1:{}", gateway.bank_addr.port());
-        let handles = gateway.handles().to_vec();
-        tokio::spawn(gateway.run());
-        (bank_url, handles)
+    pub fn spawn_second_node(&self) -> Node {
+        Node::start(&self.config_path)
     }
 }
 
-/// The real binary, with no `CONSENTGATE__…` override leaking in from the developer's shell.
+/// A running `consentgate serve` and the addresses it printed./// The real binary, with no `CONSENTGATE__…` override leaking in from the developer's shell.
 pub fn consentgate() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_consentgate"));
     for (name, _) in std::env::vars() {
@@ -633,4 +703,64 @@ pub fn consentgate() -> std::process::Command {
     }
     command.env("RUST_LOG", "warn");
     command
+}
+
+/// A running `consentgate serve` and the addresses it printed.
+pub struct Served {
+    child: Child,
+    pub bank_url: String,
+    pub api_url: String,
+    /// What it printed before `ready;`.
+    pub banner: Vec<String>,
+}
+
+impl Served {
+    /// Spawns `command` (a `consentgate serve`) and reads its banner until `ready;`.
+    pub fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        let (mut bank_url, mut api_url) = (None, None);
+        loop {
+            let line = lines
+                .next()
+                .expect("serve exited before it was ready")
+                .unwrap();
+            if line.starts_with("ready;") {
+                break;
+            }
+            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("https://")) {
+                if line.contains("bank API") {
+                    bank_url = Some(url.to_string());
+                } else {
+                    api_url = Some(url.to_string());
+                }
+            }
+            banner.push(line);
+        }
+        Self {
+            child,
+            bank_url: bank_url.unwrap(),
+            api_url: api_url.unwrap(),
+            banner,
+        }
+    }
+
+    /// SIGKILL: no shutdown hook, no flush, nothing but what was durably committed.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

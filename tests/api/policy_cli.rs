@@ -2,9 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use consentgate::pki::Ed25519Key;
-
-use crate::helpers::{TestPki, consentgate, write_config};
+use crate::helpers::{consentgate, write_fresh_config};
 
 /// A copy of the bundled policy folder that a test may break.
 fn policy_copy(dir: &Path) -> PathBuf {
@@ -87,11 +85,8 @@ fn serve_refuses_to_start_on_an_invalid_policy_set() {
         "permit (principal, action, resource) when { nonsense };\n",
     )
     .unwrap();
-    let pki = TestPki::generate();
-    let path = write_config(
+    let (_, path) = write_fresh_config(
         dir.path(),
-        &pki,
-        &Ed25519Key::generate(),
         "sqlite://x.db",
         "[policies]\ndir = \"policies\"\n",
     );

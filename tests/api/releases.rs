@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use consentgate::pki::IssuedCert;
 use serde_json::{Value, json};
 
 use crate::helpers::{ALL_FIELDS, TestApp, balance, spawn_app, transaction};
@@ -38,12 +39,8 @@ fn by_purpose(result: &Value) -> BTreeMap<String, (Vec<String>, BTreeMap<String,
         .collect()
 }
 
-async fn push_one(app: &TestApp, cert_bank_a: bool, txn: Value) -> Value {
-    let cert = if cert_bank_a {
-        &app.pki.bank_a
-    } else {
-        &app.pki.bank_b
-    };
+/// Pushes `txn` alone as the bank of `cert` and returns its result.
+async fn push_one(app: &TestApp, cert: &IssuedCert, txn: Value) -> Value {
     let response = app
         .push_transactions(cert, &json!({"transactions": [txn]}))
         .await;
@@ -66,7 +63,7 @@ async fn every_row_of_the_default_table_is_released_exactly_per_purpose() {
         &ALL_FIELDS,
     )
     .await;
-    let result = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let result = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     let releases = by_purpose(&result);
     let core = [
         "amount_minor",
@@ -131,7 +128,7 @@ async fn a_field_outside_the_consent_is_withheld_as_no_consent() {
         &["transaction.amount_minor", "transaction.currency"],
     )
     .await;
-    let result = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let result = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     let releases = by_purpose(&result);
     let (released, withheld) = &releases["fraud_alert"];
     assert_eq!(
@@ -159,7 +156,7 @@ async fn an_absent_optional_member_is_withheld_as_field_absent() {
         .await;
     let mut txn = transaction("t-1", "u-1");
     txn.as_object_mut().unwrap().remove("card_last4");
-    let result = push_one(&app, true, txn).await;
+    let result = push_one(&app, &app.pki.bank_a, txn).await;
     let (released, withheld) = &by_purpose(&result)["fraud_alert"];
     assert!(!released.contains(&"transaction.card_last4".to_string()));
     assert_eq!(withheld["transaction.card_last4"], "field_absent");
@@ -178,7 +175,7 @@ async fn a_revoked_consent_releases_nothing() {
             .as_u16(),
         200
     );
-    let result = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let result = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     assert_eq!(result["releases"], json!([]));
 }
 
@@ -193,7 +190,7 @@ async fn an_expired_consent_releases_nothing() {
         "UPDATE consents SET expires_at = {past} WHERE id = '{}'",
         consent["id"].as_str().unwrap()
     ));
-    let result = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let result = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     assert_eq!(result["releases"], json!([]));
 }
 
@@ -202,9 +199,9 @@ async fn bank_a_consent_releases_nothing_of_bank_b_data() {
     let app = spawn_app().await;
     app.grant("u-1", "bank-a", &["fraud_alert"], &ALL_FIELDS)
         .await;
-    let result = push_one(&app, false, transaction("t-1", "u-1")).await;
+    let result = push_one(&app, &app.pki.bank_b, transaction("t-1", "u-1")).await;
     assert_eq!(result["releases"], json!([]));
-    let result = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let result = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     assert_eq!(
         result["releases"].as_array().unwrap().len(),
         1,
@@ -217,7 +214,7 @@ async fn another_users_consent_releases_nothing_of_this_users_data() {
     let app = spawn_app().await;
     app.grant("u-2", "bank-a", &["fraud_alert"], &ALL_FIELDS)
         .await;
-    let result = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let result = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     assert_eq!(result["releases"], json!([]));
 }
 
@@ -233,7 +230,7 @@ async fn a_prohibited_purpose_forced_into_the_database_releases_nothing() {
             consent["id"].as_str().unwrap()
         ));
         let txn_id = format!("t-{forced}");
-        let result = push_one(&app, true, transaction(&txn_id, "u-1")).await;
+        let result = push_one(&app, &app.pki.bank_a, transaction(&txn_id, "u-1")).await;
         assert_eq!(result["releases"], json!([]), "{forced}");
     }
 }
@@ -243,9 +240,9 @@ async fn a_duplicate_releases_nothing_again() {
     let app = spawn_app().await;
     app.grant("u-1", "bank-a", &["fraud_alert"], &ALL_FIELDS)
         .await;
-    let first = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let first = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     assert_eq!(first["releases"].as_array().unwrap().len(), 1);
-    let again = push_one(&app, true, transaction("t-1", "u-1")).await;
+    let again = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     assert_eq!(again["status"], "duplicate");
     assert_eq!(again["releases"], json!([]));
 }
@@ -278,7 +275,12 @@ async fn once_a_revocation_has_returned_no_ingest_commits_a_release_under_it() {
         tokio::time::sleep(std::time::Duration::from_millis(round % 5)).await;
         assert_eq!(app.revoke("u-1", &id).await.status().as_u16(), 200);
         // After DELETE returned: a fresh push releases nothing under it.
-        let after = push_one(&app, true, transaction(&format!("r{round}-after"), "u-1")).await;
+        let after = push_one(
+            &app,
+            &app.pki.bank_a,
+            transaction(&format!("r{round}-after"), "u-1"),
+        )
+        .await;
         assert_eq!(after["releases"], json!([]), "round {round}");
         for pusher in pushers {
             pusher.await.unwrap();

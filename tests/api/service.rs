@@ -7,18 +7,9 @@ use crate::helpers::{problem, spawn_app, transaction};
 #[tokio::test]
 async fn healthz_and_readyz_answer_200_when_the_database_answers() {
     let app = spawn_app().await;
-    let client = app.api_client();
-    let health = client
-        .get(format!("{}/healthz", app.api_url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.api_get("/healthz", None).await;
     assert_eq!(health.status().as_u16(), 200);
-    let ready = client
-        .get(format!("{}/readyz", app.api_url))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.api_get("/readyz", None).await;
     assert_eq!(ready.status().as_u16(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
@@ -30,15 +21,7 @@ async fn metrics_count_requests_per_route_and_records_ingested() {
     let batch = json!({"transactions": [transaction("t-1", "u-1"), transaction("t-2", "u-1")]});
     app.push_transactions(&app.pki.bank_a, &batch).await;
     app.push_transactions(&app.pki.bank_a, &batch).await;
-    let text = app
-        .api_client()
-        .get(format!("{}/metrics", app.api_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.api_get("/metrics", None).await.text().await.unwrap();
     assert!(
         text.contains(r#"consentgate_http_requests_total{listener="bank",route="/v1/transactions",method="POST",status="202"} 2"#),
         "{text}"
@@ -60,12 +43,7 @@ async fn metrics_count_requests_per_route_and_records_ingested() {
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem() {
     let app = spawn_app().await;
-    let response = app
-        .api_client()
-        .get(format!("{}/v1/nothing-here", app.api_url))
-        .send()
-        .await
-        .unwrap();
+    let response = app.api_get("/v1/nothing-here", None).await;
     problem(response, 404, "not_found").await;
 }
 
@@ -91,15 +69,7 @@ async fn metrics_count_releases_withheld_fields_by_reason_and_the_audit_tree_siz
     );
     // Webhook attempts add records in the background; let them settle.
     app.settle_deliveries().await;
-    let text = app
-        .api_client()
-        .get(format!("{}/metrics", app.api_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.api_get("/metrics", None).await.text().await.unwrap();
     assert!(text.contains("consentgate_releases_total 1\n"), "{text}");
     assert!(text.contains("consentgate_withholds_total 1\n"), "{text}");
     // u-1: 8 of 10 transaction fields not consented; u-2: all 10.
@@ -134,13 +104,7 @@ async fn an_unreachable_database_answers_503_and_releases_nothing_then_the_gatew
         );
         return;
     };
-    app.grant(
-        "u-1",
-        "bank-a",
-        &["fraud_alert"],
-        &["transaction.amount_minor"],
-    )
-    .await;
+    app.grant_amount_for_fraud_alert("u-1").await;
     let admin = |sql: String| {
         let mut conn = <diesel::PgConnection as diesel::Connection>::establish(admin_url).unwrap();
         diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).unwrap();
@@ -156,12 +120,7 @@ async fn an_unreachable_database_answers_503_and_releases_nothing_then_the_gatew
         !body["detail"].as_str().unwrap().contains("terminat"),
         "no internal detail: {body}"
     );
-    let ready = app
-        .api_client()
-        .get(format!("{}/readyz", app.api_url))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.api_get("/readyz", None).await;
     assert_eq!(ready.status().as_u16(), 503);
 
     admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
@@ -173,11 +132,6 @@ async fn an_unreachable_database_answers_503_and_releases_nothing_then_the_gatew
         "the refused attempt stored nothing"
     );
     assert_eq!(body["results"][0]["releases"].as_array().unwrap().len(), 1);
-    let ready = app
-        .api_client()
-        .get(format!("{}/readyz", app.api_url))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.api_get("/readyz", None).await;
     assert_eq!(ready.status().as_u16(), 200);
 }

@@ -5,21 +5,28 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use consentgate::pki::IssuedCert;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
 
-use crate::helpers::{problem, spawn_app, transaction};
+use crate::helpers::{TestApp, problem, spawn_app, transaction};
+
+/// Pushes one transaction on the bank listener presenting `cert` (or no certificate).
+async fn push_presenting(
+    app: &TestApp,
+    cert: Option<&IssuedCert>,
+) -> reqwest::Result<reqwest::Response> {
+    app.pki
+        .client(cert)
+        .post(format!("{}/v1/transactions", app.bank_url))
+        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
+        .send()
+        .await
+}
 
 #[tokio::test]
 async fn a_client_without_a_certificate_fails_the_handshake() {
     let app = spawn_app().await;
-    let result = app
-        .anonymous_client()
-        .post(format!("{}/v1/transactions", app.bank_url))
-        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
-        .send()
-        .await;
+    let result = push_presenting(&app, None).await;
     assert!(
         result.is_err(),
         "got an HTTP answer without a client certificate: {result:?}"
@@ -38,12 +45,7 @@ async fn a_client_without_a_certificate_fails_the_handshake() {
 #[tokio::test]
 async fn a_certificate_from_another_ca_fails_the_handshake() {
     let app = spawn_app().await;
-    let result = app
-        .bank_client(&app.pki.foreign)
-        .post(format!("{}/v1/transactions", app.bank_url))
-        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
-        .send()
-        .await;
+    let result = push_presenting(&app, Some(&app.pki.foreign)).await;
     assert!(
         result.is_err(),
         "a foreign CA's certificate got an HTTP answer: {result:?}"
@@ -53,12 +55,7 @@ async fn a_certificate_from_another_ca_fails_the_handshake() {
 #[tokio::test]
 async fn a_certificate_revoked_by_the_crl_fails_the_handshake() {
     let app = spawn_app().await;
-    let result = app
-        .bank_client(&app.pki.revoked)
-        .post(format!("{}/v1/transactions", app.bank_url))
-        .json(&json!({"transactions": [transaction("t-1", "u-1")]}))
-        .send()
-        .await;
+    let result = push_presenting(&app, Some(&app.pki.revoked)).await;
     assert!(
         result.is_err(),
         "a revoked certificate got an HTTP answer: {result:?}"
@@ -93,12 +90,12 @@ async fn bank_routes_are_not_served_on_the_api_listener() {
 #[tokio::test]
 async fn each_request_on_a_keep_alive_connection_is_attributed_to_that_connections_bank() {
     let app = spawn_app().await;
-    let ca = app.pki.ca.cert_pem();
     let addr = app.bank_url.trim_start_matches("https://").to_string();
-    let (a, b) = (app.pki.bank_a.clone(), app.pki.bank_b.clone());
+    let a = app.pki.tls_config(Some(&app.pki.bank_a));
+    let b = app.pki.tls_config(Some(&app.pki.bank_b));
     let statuses = tokio::task::spawn_blocking(move || {
-        let mut conn_a = RawConnection::open(&addr, &ca, &a);
-        let mut conn_b = RawConnection::open(&addr, &ca, &b);
+        let mut conn_a = RawConnection::open(&addr, a);
+        let mut conn_b = RawConnection::open(&addr, b);
         let mut b_txn = transaction("t-1", "u-2");
         b_txn["amount_minor"] = json!(1);
         let a_batch = json!({"transactions": [transaction("t-1", "u-1")]});
@@ -147,22 +144,7 @@ struct RawConnection {
 }
 
 impl RawConnection {
-    fn open(addr: &str, ca_pem: &str, cert: &IssuedCert) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(
-            vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
-            PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
-        )
-        .unwrap();
+    fn open(addr: &str, config: rustls::ClientConfig) -> Self {
         let server_name = ServerName::try_from("localhost").unwrap();
         let conn = rustls::ClientConnection::new(Arc::new(config), server_name).unwrap();
         let tcp = TcpStream::connect(addr).unwrap();
