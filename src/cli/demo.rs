@@ -82,21 +82,11 @@ async fn demo(dir: &Path) -> Result<(), String> {
         Some((&dir.join("bank-bank-a.pem"), &dir.join("bank-bank-a.key"))),
     )?;
     let api = client(&ca, None)?;
-    let jwt_key = std::fs::read_to_string(dir.join("jwt.key")).map_err(|e| e.to_string())?;
-    let kid = crate::pki::Ed25519Key::from_pkcs8_pem(&jwt_key)
-        .map_err(|e| e.to_string())?
-        .kid();
+    let signer = super::DevTokenSigner::load(&config.auth).map_err(|e| e.to_string())?;
     let mint = |sub: &str, scope: &str| {
-        super::token::mint(
-            &jwt_key,
-            &kid,
-            &config.auth.issuer,
-            &config.auth.audience,
-            sub,
-            scope,
-            Duration::from_secs(600),
-        )
-        .map_err(|e| e.to_string())
+        signer
+            .mint(sub, scope, Duration::from_secs(600))
+            .map_err(|e| e.to_string())
     };
     let user = mint("u-42", "consents")?;
     let auditor = mint("auditor-1", "audit")?;

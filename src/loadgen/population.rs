@@ -11,9 +11,10 @@ use serde_json::json;
 use super::BenchError;
 use super::content::user_id;
 use super::workspace::{BANK, RECIPIENT};
+use crate::cli::DevTokenSigner;
 use crate::config::Config;
 use crate::domain::{BalanceField, TransactionField};
-use crate::pki::{DevSetup, Ed25519Key};
+use crate::pki::DevSetup;
 
 /// Grants made at once.
 const CONCURRENCY: usize = 16;
@@ -71,43 +72,22 @@ impl Consent {
 }
 
 /// Signs user tokens with the development JWT key.
-pub struct Minter {
-    key_pem: String,
-    kid: String,
-    issuer: String,
-    audience: String,
-}
+pub struct Minter(DevTokenSigner);
 
 impl Minter {
     /// The development key and the issuer and audience the gateway expects.
     pub fn load(setup: &DevSetup) -> Result<Self, BenchError> {
         let config = Config::load(&setup.config)
             .map_err(|e| BenchError::Setup(format!("the development configuration: {e}")))?;
-        let key_path = setup.dir.join("jwt.key");
-        let key_pem = std::fs::read_to_string(&key_path)
-            .map_err(|e| BenchError::Setup(format!("`{}`: {e}", key_path.display())))?;
-        let kid = Ed25519Key::from_pkcs8_pem(&key_pem)
-            .map_err(|e| BenchError::Setup(format!("`{}`: {e}", key_path.display())))?
-            .kid();
-        Ok(Self {
-            key_pem,
-            kid,
-            issuer: config.auth.issuer,
-            audience: config.auth.audience,
-        })
+        DevTokenSigner::load(&config.auth)
+            .map(Self)
+            .map_err(|e| BenchError::Setup(e.to_string()))
     }
 
     fn token(&self, user: &str) -> Result<String, BenchError> {
-        crate::cli::mint_dev_token(
-            &self.key_pem,
-            &self.kid,
-            &self.issuer,
-            &self.audience,
-            user,
-            "consents",
-            Duration::from_secs(600),
-        )
-        .map_err(|e| BenchError::Setup(format!("cannot sign a user token: {e}")))
+        self.0
+            .mint(user, "consents", Duration::from_secs(600))
+            .map_err(|e| BenchError::Setup(format!("cannot sign a user token: {e}")))
     }
 }
 
