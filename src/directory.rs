@@ -29,9 +29,4 @@ impl Directory {
     pub fn has_recipient(&self, id: &str) -> bool {
         self.recipients.contains(id)
     }
-
-    /// Every configured recipient id.
-    pub fn recipients(&self) -> impl Iterator<Item = &str> {
-        self.recipients.iter().map(String::as_str)
-    }
 }

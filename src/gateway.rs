@@ -99,10 +99,10 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     tracing::info!(version = policy.version(), "policy set loaded");
     let signer = Arc::new(CheckpointSigner::load(&config.audit)?);
     let database = Database::open(&config.database)?;
-    let tree_size = Arc::new(AtomicU64::new(
-        read_head(&mut database.connect()?, false)?.size(),
-    ));
-    let content_hash_key = db::content_hash_key(&mut database.connect()?)?;
+    let mut conn = database.connect()?;
+    let tree_size = Arc::new(AtomicU64::new(read_head(&mut conn, false)?.size()));
+    let content_hash_key = db::content_hash_key(&mut conn)?;
+    drop(conn);
     let writer = Writer::start(
         &database,
         WriteContext {

@@ -6,13 +6,11 @@
     reason = "reads of JSON answers by member name: serde_json's `Index` yields null for a missing member and never panics"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 
 use super::Failure;
@@ -76,27 +74,15 @@ async fn demo(dir: &Path) -> Result<(), String> {
     );
     println!("bank listener {bank_url}, API listener {api_url}, webhook receiver {receiver_url}");
 
-    let ca = std::fs::read_to_string(&config.tls.client_ca).map_err(|e| e.to_string())?;
-    let bank = client(
-        &ca,
-        Some((&dir.join("bank-bank-a.pem"), &dir.join("bank-bank-a.key"))),
-    )?;
-    let api = client(&ca, None)?;
-    let jwt_key = std::fs::read_to_string(dir.join("jwt.key")).map_err(|e| e.to_string())?;
-    let kid = crate::pki::Ed25519Key::from_pkcs8_pem(&jwt_key)
-        .map_err(|e| e.to_string())?
-        .kid();
+    let ca = &config.tls.client_ca;
+    let (bank_cert, bank_key) = (dir.join("bank-bank-a.pem"), dir.join("bank-bank-a.key"));
+    let bank = client(ca, Some((bank_cert.as_path(), bank_key.as_path())))?;
+    let api = client(ca, None)?;
+    let signer = super::DevTokenSigner::load(&config.auth).map_err(|e| e.to_string())?;
     let mint = |sub: &str, scope: &str| {
-        super::token::mint(
-            &jwt_key,
-            &kid,
-            &config.auth.issuer,
-            &config.auth.audience,
-            sub,
-            scope,
-            Duration::from_secs(600),
-        )
-        .map_err(|e| e.to_string())
+        signer
+            .mint(sub, scope, Duration::from_secs(600))
+            .map_err(|e| e.to_string())
     };
     let user = mint("u-42", "consents")?;
     let auditor = mint("auditor-1", "audit")?;
@@ -440,30 +426,8 @@ async fn wait_for(inbox: &Inbox, count: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn client(ca_pem: &str, identity: Option<(&PathBuf, &PathBuf)>) -> Result<reqwest::Client, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots
-            .add(cert.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(crate::http::tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    let tls = match identity {
-        Some((cert, key)) => {
-            let certs = CertificateDer::pem_file_iter(cert)
-                .map_err(|e| e.to_string())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| e.to_string())?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| e.to_string())?
-        }
-        None => builder.with_no_client_auth(),
-    };
+fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<reqwest::Client, String> {
+    let tls = crate::http::tls::client_config(ca, identity).map_err(|e| e.to_string())?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(20))

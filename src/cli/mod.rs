@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use token::mint as mint_dev_token;
+pub use token::{DevKeyError, DevTokenSigner};
 
 use crate::config::Config;
 

@@ -130,13 +130,6 @@ impl Config {
         Ok(config)
     }
 
-    /// The bank whose certificate pin is `pin`, if any.
-    pub fn bank_by_pin(&self, pin: &str) -> Option<&BankConfig> {
-        self.banks
-            .iter()
-            .find(|bank| bank.spki_sha256.iter().any(|p| p == pin))
-    }
-
     fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::{ConfigError, Secret};
+use crate::domain::{BankId, RecipientId};
 
 /// `[server]`: the two listeners.
 #[derive(Debug, Clone, Deserialize)]
@@ -241,18 +242,7 @@ pub(super) fn validate_banks(banks: &[BankConfig]) -> Result<(), ConfigError> {
     let mut ids = HashSet::new();
     let mut pins = HashSet::new();
     for (i, bank) in banks.iter().enumerate() {
-        if !is_valid_id(&bank.id) {
-            return Err(key_error(
-                &format!("banks[{i}].id"),
-                "must be 1-64 characters of `A-Za-z0-9._:-`",
-            ));
-        }
-        if !ids.insert(bank.id.as_str()) {
-            return Err(key_error(
-                &format!("banks[{i}].id"),
-                &format!("`{}` is listed twice", bank.id),
-            ));
-        }
+        operator_id(&format!("banks[{i}].id"), &bank.id, BankId::parse, &mut ids)?;
         if bank.spki_sha256.is_empty() || bank.spki_sha256.len() > 2 {
             return Err(key_error(
                 &format!("banks[{i}].spki_sha256"),
@@ -283,18 +273,12 @@ pub(super) fn validate_banks(banks: &[BankConfig]) -> Result<(), ConfigError> {
 pub(super) fn validate_recipients(recipients: &[RecipientConfig]) -> Result<(), ConfigError> {
     let mut ids = HashSet::new();
     for (i, recipient) in recipients.iter().enumerate() {
-        if !is_valid_id(&recipient.id) {
-            return Err(key_error(
-                &format!("recipients[{i}].id"),
-                "must be 1-64 characters of `A-Za-z0-9._:-`",
-            ));
-        }
-        if !ids.insert(recipient.id.as_str()) {
-            return Err(key_error(
-                &format!("recipients[{i}].id"),
-                &format!("`{}` is listed twice", recipient.id),
-            ));
-        }
+        operator_id(
+            &format!("recipients[{i}].id"),
+            &recipient.id,
+            RecipientId::parse,
+            &mut ids,
+        )?;
         let url = recipient.webhook_url.as_str();
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(key_error(
@@ -324,12 +308,21 @@ pub fn webhook_key(secret: &Secret) -> Option<Vec<u8>> {
     (24..=64).contains(&key.len()).then_some(key)
 }
 
-/// Ids configured by operators follow the same alphabet as ids in bank payloads.
-fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+/// Checks the id at `key`: ids configured by operators follow the rule of ids in bank
+/// payloads (`parse`), and each is listed once (`seen` holds those before it).
+fn operator_id<'a, T>(
+    key: &str,
+    id: &'a str,
+    parse: fn(&str) -> Result<T, String>,
+    seen: &mut HashSet<&'a str>,
+) -> Result<(), ConfigError> {
+    if parse(id).is_err() {
+        return Err(key_error(key, "must be 1-64 characters of `A-Za-z0-9._:-`"));
+    }
+    if !seen.insert(id) {
+        return Err(key_error(key, &format!("`{id}` is listed twice")));
+    }
+    Ok(())
 }
 
 fn key_error(key: &str, message: &str) -> ConfigError {

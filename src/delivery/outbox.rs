@@ -349,6 +349,7 @@ fn event_record(kind: Kind, event: &OutboxEvent) -> AuditRecord {
     }
 }
 
-fn micros(duration: Duration) -> i64 {
+/// `duration` in microseconds, as timestamps are stored (saturating).
+pub(super) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }

@@ -48,43 +48,42 @@ pub(super) async fn run(context: Arc<Context>, mut stop: watch::Receiver<bool>) 
         }
         while in_flight.try_join_next().is_some() {}
         let free = permits.available_permits();
-        let pause = if free == 0 {
+        if free == 0 {
             // Every slot is busy: wait for one to finish.
             tokio::select! {
                 _ = in_flight.join_next() => {}
                 changed = stop.changed() => if changed.is_err() { break },
             }
             continue;
-        } else {
-            match claim(&context, free.min(CLAIM_BATCH)).await {
-                Ok(Some(claimed)) => {
-                    let full = claimed.len() == free.min(CLAIM_BATCH);
-                    for claimed in claimed {
-                        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                            // INVARIANT: only this loop takes permits, and it claimed no more
-                            // than were free. Should it happen, the lease expires and the
-                            // event is claimed again.
-                            tracing::error!("no delivery slot for a claimed event");
-                            continue;
-                        };
-                        let context = Arc::clone(&context);
-                        in_flight.spawn(async move {
-                            deliver(&context, claimed).await;
-                            drop(permit);
-                        });
-                    }
-                    if full {
-                        // More may be due right now.
+        }
+        let limit = free.min(CLAIM_BATCH);
+        match claim(&context, limit).await {
+            Ok(Some(claimed)) => {
+                let full = claimed.len() == limit;
+                for claimed in claimed {
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                        // INVARIANT: only this loop takes permits, and it claimed no more
+                        // than were free. Should it happen, the lease expires and the event
+                        // is claimed again.
+                        tracing::error!("no delivery slot for a claimed event");
                         continue;
-                    }
-                    POLL
+                    };
+                    let context = Arc::clone(&context);
+                    in_flight.spawn(async move {
+                        deliver(&context, claimed).await;
+                        drop(permit);
+                    });
                 }
-                Ok(None) => POLL,
-                Err(Stop) => break,
+                if full {
+                    // More may be due right now.
+                    continue;
+                }
             }
-        };
+            Ok(None) => {}
+            Err(Stop) => break,
+        }
         tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(POLL) => {}
             // A dropped handle stops the worker as well.
             changed = stop.changed() => if changed.is_err() { break },
         }
@@ -141,7 +140,7 @@ async fn deliver(context: &Context, claimed: Claimed) {
     // is left to expire and be claimed again.
     let latest_start = claimed
         .lease_until
-        .saturating_sub(i64::try_from(context.timeout.as_micros()).unwrap_or(i64::MAX));
+        .saturating_sub(outbox::micros(context.timeout));
     if now_micros() > latest_start {
         tracing::warn!(event_id = %claimed.event.event_id, "claim too old to attempt; left to expire");
         return;

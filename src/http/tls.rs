@@ -1,4 +1,4 @@
-//! TLS configuration of the two listeners.
+//! TLS configuration of the two listeners (and of the development tools' clients).
 //!
 //! The bank listener REQUIRES a client certificate chaining to `tls.client_ca` and not
 //! revoked by `tls.client_crl` (rustls `WebPkiClientVerifier`, never a verifier that accepts
@@ -73,6 +73,26 @@ pub fn api_server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, TlsErr
         .with_no_client_auth()
         .with_single_cert(read_certs(&tls.cert)?, read_key(&tls.key)?)?;
     Ok(config)
+}
+
+/// A client that trusts only the CA certificate(s) of `ca` and, with `identity` (certificate
+/// chain and key, PEM), presents a client certificate: how the development tools (`demo`, the
+/// load generator) reach a gateway of the development PKI.
+pub fn client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(ca)? {
+        roots.add(cert)?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    Ok(match identity {
+        Some((cert, key)) => builder.with_client_auth_cert(read_certs(cert)?, read_key(key)?)?,
+        None => builder.with_no_client_auth(),
+    })
 }
 
 /// Every certificate of a PEM file; an empty file is an error.

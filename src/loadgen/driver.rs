@@ -103,12 +103,17 @@ impl Totals {
         }
         self.errors += other.errors;
         for sample in other.error_samples {
-            if self.error_samples.len() < ERROR_SAMPLES && !self.error_samples.contains(&sample) {
-                self.error_samples.push(sample);
-            }
+            self.keep_sample(sample);
         }
         self.incomplete += other.incomplete;
         self.behind_schedule += other.behind_schedule;
+    }
+
+    /// Keeps `message` as an example, unless it is known or [`ERROR_SAMPLES`] are kept.
+    fn keep_sample(&mut self, message: String) {
+        if self.error_samples.len() < ERROR_SAMPLES && !self.error_samples.contains(&message) {
+            self.error_samples.push(message);
+        }
     }
 }
 
@@ -214,11 +219,7 @@ async fn connection(
         match outcome {
             Outcome::Failed(message) => {
                 tally.totals.errors += 1;
-                if tally.totals.error_samples.len() < ERROR_SAMPLES
-                    && !tally.totals.error_samples.contains(&message)
-                {
-                    tally.totals.error_samples.push(message);
-                }
+                tally.totals.keep_sample(message);
             }
             Outcome::Answered { status, accepted } => {
                 if status == 202 {

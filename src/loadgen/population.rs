@@ -11,94 +11,83 @@ use serde_json::json;
 use super::BenchError;
 use super::content::user_id;
 use super::workspace::{BANK, RECIPIENT};
+use crate::cli::DevTokenSigner;
 use crate::config::Config;
-use crate::pki::{DevSetup, Ed25519Key};
+use crate::domain::{BalanceField, TransactionField};
+use crate::pki::DevSetup;
 
 /// Grants made at once.
 const CONCURRENCY: usize = 16;
 
-/// What users consent to, in turn: purposes and fields (CONTRACT §6).
-const CONSENTS: [(&[&str], &[&str]); 3] = [
-    (
-        &["fraud_alert", "finance_tracking"],
-        &[
-            "transaction.amount_minor",
-            "transaction.currency",
-            "transaction.merchant_name",
-            "transaction.merchant_category_code",
-            "transaction.merchant_city",
-            "transaction.merchant_country",
-            "transaction.card_last4",
-            "transaction.channel",
-            "transaction.status",
-            "transaction.occurred_at",
-            "balance.available_minor",
+/// What users consent to, in turn: purposes and fields (CONTRACT §6), named through the
+/// field catalog so that the population can only ask for fields the gateway knows.
+const CONSENTS: [Consent; 3] = [
+    Consent {
+        purposes: &["fraud_alert", "finance_tracking"],
+        transaction: &TransactionField::ALL,
+        balance: &[BalanceField::AvailableMinor],
+    },
+    Consent {
+        purposes: &["fraud_alert", "customer_service", "finance_tracking"],
+        transaction: &[
+            TransactionField::AmountMinor,
+            TransactionField::Currency,
+            TransactionField::MerchantName,
+            TransactionField::MerchantCategoryCode,
+            TransactionField::Status,
+            TransactionField::OccurredAt,
+            TransactionField::CardLast4,
         ],
-    ),
-    (
-        &["fraud_alert", "customer_service", "finance_tracking"],
-        &[
-            "transaction.amount_minor",
-            "transaction.currency",
-            "transaction.merchant_name",
-            "transaction.merchant_category_code",
-            "transaction.status",
-            "transaction.occurred_at",
-            "transaction.card_last4",
+        balance: &[],
+    },
+    Consent {
+        purposes: &["fraud_alert", "customer_service"],
+        transaction: &[
+            TransactionField::AmountMinor,
+            TransactionField::Currency,
+            TransactionField::MerchantName,
+            TransactionField::MerchantCity,
+            TransactionField::MerchantCountry,
+            TransactionField::Channel,
+            TransactionField::OccurredAt,
         ],
-    ),
-    (
-        &["fraud_alert", "customer_service"],
-        &[
-            "transaction.amount_minor",
-            "transaction.currency",
-            "transaction.merchant_name",
-            "transaction.merchant_city",
-            "transaction.merchant_country",
-            "transaction.channel",
-            "transaction.occurred_at",
-        ],
-    ),
+        balance: &[],
+    },
 ];
 
-/// Signs user tokens with the development JWT key.
-pub struct Minter {
-    key_pem: String,
-    kid: String,
-    issuer: String,
-    audience: String,
+/// One kind of consent the population grants.
+struct Consent {
+    purposes: &'static [&'static str],
+    transaction: &'static [TransactionField],
+    balance: &'static [BalanceField],
 }
+
+impl Consent {
+    /// The catalog names of its fields, transaction fields first.
+    fn fields(&self) -> Vec<&'static str> {
+        let transaction = self.transaction.iter().map(|f| f.catalog_name());
+        let balance = self.balance.iter().map(|f| f.catalog_name());
+        transaction.chain(balance).collect()
+    }
+}
+
+/// Signs user tokens with the development JWT key.
+pub struct Minter(DevTokenSigner);
 
 impl Minter {
     /// The development key and the issuer and audience the gateway expects.
     pub fn load(setup: &DevSetup) -> Result<Self, BenchError> {
         let config = Config::load(&setup.config)
             .map_err(|e| BenchError::Setup(format!("the development configuration: {e}")))?;
-        let key_path = setup.dir.join("jwt.key");
-        let key_pem = std::fs::read_to_string(&key_path)
-            .map_err(|e| BenchError::Setup(format!("`{}`: {e}", key_path.display())))?;
-        let kid = Ed25519Key::from_pkcs8_pem(&key_pem)
-            .map_err(|e| BenchError::Setup(format!("`{}`: {e}", key_path.display())))?
-            .kid();
-        Ok(Self {
-            key_pem,
-            kid,
-            issuer: config.auth.issuer,
-            audience: config.auth.audience,
-        })
+        DevTokenSigner::load(&config.auth)
+            .map(Self)
+            .map_err(|e| BenchError::Setup(e.to_string()))
     }
 
     fn token(&self, user: &str) -> Result<String, BenchError> {
-        crate::cli::mint_dev_token(
-            &self.key_pem,
-            &self.kid,
-            &self.issuer,
-            &self.audience,
-            user,
-            "consents",
-            Duration::from_secs(600),
-        )
-        .map_err(|e| BenchError::Setup(format!("cannot sign a user token: {e}")))
+        self.0
+            .mint(user, "consents", Duration::from_secs(600))
+            .map_err(|e| BenchError::Setup(format!("cannot sign a user token: {e}")))
     }
 }
 
@@ -144,12 +133,12 @@ async fn grant_one(
     index: usize,
 ) -> Result<(), BenchError> {
     let user = user_id(index);
-    let (purposes, fields) = CONSENTS
-        .get(index % CONSENTS.len())
-        .copied()
-        .unwrap_or((&["fraud_alert"], &["transaction.amount_minor"]));
-    let body =
-        json!({"recipient": RECIPIENT, "bank": BANK, "purposes": purposes, "fields": fields});
+    // INVARIANT: `index % len` is in range; the `else` is never taken.
+    let Some(consent) = CONSENTS.get(index % CONSENTS.len()) else {
+        return Err(BenchError::Setup("no consent to grant".to_string()));
+    };
+    let body = json!({"recipient": RECIPIENT, "bank": BANK,
+                      "purposes": consent.purposes, "fields": consent.fields()});
     let response = client
         .post(url)
         .bearer_auth(minter.token(&user)?)
