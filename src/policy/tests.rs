@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
 
 use super::load::bundled_files;
+use super::purpose::tests::PROHIBITED_SPELLINGS;
 use super::request::Question;
 use super::*;
 
@@ -238,21 +239,7 @@ fn a_consented_purpose_is_compared_trimmed_and_lowercased() {
 fn each_prohibited_spelling_is_refused_even_when_the_consent_lists_it() {
     let engine = bundled();
     let fields = all_fields(&engine);
-    for raw in [
-        "advertising",
-        "Advertising",
-        " marketing ",
-        "advertising.targeted",
-        "MARKETING.email",
-        "PROFILING",
-        "data_sale.x",
-        "cross_selling",
-        "ad_targeting",
-        "ad_measurement",
-        "advertising..x",
-        "advertising.",
-        "ad targeting",
-    ] {
+    for raw in PROHIBITED_SPELLINGS {
         assert!(
             matches!(
                 Purpose::parse(raw, engine.catalog()),
