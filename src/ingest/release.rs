@@ -19,6 +19,7 @@ use crate::audit::{AuditRecord, Kind, PreparedRecord};
 use crate::consent::{Consent, Lock, Withheld, active_for_users};
 use crate::db::schema::outbox_events;
 use crate::db::{DbConnection, DbError, INSERT_CHUNK};
+use crate::delivery::outbox;
 use crate::domain::{Balance, BalanceField, Transaction, TransactionField};
 use crate::policy::{ConsentView, PolicyEngine, RecordKind, WithholdReason};
 use crate::time::now_micros;
@@ -355,7 +356,7 @@ fn plan<R: Releasable>(
                     purpose: Some(purpose.clone()),
                     created_at: now,
                     data: Value::Object(data).to_string(),
-                    status: "pending",
+                    status: outbox::PENDING,
                     attempts: 0,
                     next_attempt_at: now,
                     audit_index: None,
