@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::model::{Consent, ConsentStatus};
+use super::model::Consent;
 use super::request::GrantRequest;
 use crate::audit::{AuditRecord, Kind};
 use crate::db::schema::{consent_history, consents, outbox_events};
@@ -103,7 +103,7 @@ impl WriteJob for RevokeConsent {
         let Some(mut consent) = found else {
             return Ok(RevokeOutcome::NotFound);
         };
-        if consent.status(i64::MIN) == ConsentStatus::Revoked {
+        if consent.revoked_at.is_some() {
             return Ok(RevokeOutcome::Revoked(Box::new(consent)));
         }
         let now = now_micros();
