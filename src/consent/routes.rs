@@ -82,7 +82,7 @@ pub async fn preview(
     for purpose in &purposes {
         let mut released = Vec::new();
         let mut withheld = Vec::new();
-        for kind in [RecordKind::Transaction, RecordKind::Balance] {
+        for kind in RecordKind::ALL {
             let mask =
                 policy.decide_fresh(&request.recipient, &request.bank, kind, purpose, &consent);
             for (index, field) in catalog.fields(kind).iter().enumerate() {

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::model::{Consent, ConsentStatus};
+use super::model::Consent;
 use super::request::GrantRequest;
 use crate::audit::{AuditRecord, Kind};
 use crate::db::schema::{consent_history, consents, outbox_events};
@@ -103,7 +103,7 @@ impl WriteJob for RevokeConsent {
         let Some(mut consent) = found else {
             return Ok(RevokeOutcome::NotFound);
         };
-        if consent.status(i64::MIN) == ConsentStatus::Revoked {
+        if consent.revoked_at.is_some() {
             return Ok(RevokeOutcome::Revoked(Box::new(consent)));
         }
         let now = now_micros();
@@ -183,14 +183,14 @@ fn queue_revoked_event(
         .values((
             outbox_events::event_id.eq(uuid::Uuid::now_v7().to_string()),
             outbox_events::recipient_id.eq(&consent.recipient_id),
-            outbox_events::event_type.eq("consent.revoked"),
+            outbox_events::event_type.eq(outbox::CONSENT_REVOKED),
             outbox_events::consent_id.eq(&consent.id),
             outbox_events::user_id.eq(&consent.user_id),
             outbox_events::bank_id.eq(&consent.bank_id),
             outbox_events::purpose.eq(None::<String>),
             outbox_events::created_at.eq(now),
             outbox_events::data.eq("{}"),
-            outbox_events::status.eq("pending"),
+            outbox_events::status.eq(outbox::PENDING),
             outbox_events::attempts.eq(0),
             outbox_events::next_attempt_at.eq(due),
             outbox_events::audit_index.eq(i64::try_from(audit_index).ok()),

@@ -155,10 +155,13 @@ impl Target {
         }
     }
 
-    /// Creates the SQLite file's folder if it is missing.
+    /// Creates the SQLite file, and its folder, if they are missing.
     fn prepare(&self) -> Result<(), DbError> {
-        let parent = std::path::Path::new(&self.location).parent();
-        if let (Backend::Sqlite, Some(parent)) = (self.backend, parent)
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let path = std::path::Path::new(&self.location);
+        if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent).map_err(|source| DbError::Folder {
@@ -166,10 +169,7 @@ impl Target {
                 source,
             })?;
         }
-        if self.backend == Backend::Sqlite {
-            create_private_file(std::path::Path::new(&self.location))?;
-        }
-        Ok(())
+        create_private_file(path)
     }
 }
 
@@ -204,10 +204,10 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens the database, applies pending migrations and fills the pool.
+    /// Opens the database (creating an SQLite file), applies pending migrations and fills
+    /// the pool.
     pub fn open(config: &DatabaseConfig) -> Result<Self, DbError> {
         let target = Target::parse(config.url.expose())?;
-        target.prepare()?;
         migrate(&target)?;
         let pool = Pool::builder()
             .max_size(config.pool_size)

@@ -1,6 +1,7 @@
 //! Deciding, per item, whether it is new, a duplicate, or a conflict.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
@@ -30,18 +31,18 @@ pub fn content_hash(key: &[u8; 32], content: &[u8]) -> Vec<u8> {
 /// Classifies each `(key, hash)` against what is stored and against earlier items of the
 /// same batch. `Err` holds the positions whose key is known with different content: the
 /// whole batch is then refused.
-pub fn classify(
-    items: &[(String, Vec<u8>)],
-    stored: &HashMap<String, Vec<u8>>,
+pub fn classify<K: Eq + Hash>(
+    items: &[(K, Vec<u8>)],
+    stored: &HashMap<K, Vec<u8>>,
 ) -> Result<Vec<ItemStatus>, Vec<usize>> {
-    let mut seen: HashMap<&str, &[u8]> = HashMap::with_capacity(items.len());
+    let mut seen: HashMap<&K, &[u8]> = HashMap::with_capacity(items.len());
     let mut statuses = Vec::with_capacity(items.len());
     let mut conflicts = Vec::new();
     for (position, (key, hash)) in items.iter().enumerate() {
         let known = stored
             .get(key)
             .map(Vec::as_slice)
-            .or_else(|| seen.get(key.as_str()).copied());
+            .or_else(|| seen.get(key).copied());
         match known {
             Some(previous) if previous == hash.as_slice() => statuses.push(ItemStatus::Duplicate),
             Some(_) => conflicts.push(position),

@@ -19,6 +19,7 @@ use crate::audit::{AuditRecord, Kind, PreparedRecord};
 use crate::consent::{Consent, Lock, Withheld, active_for_users};
 use crate::db::schema::outbox_events;
 use crate::db::{DbConnection, DbError, INSERT_CHUNK};
+use crate::delivery::outbox;
 use crate::domain::{Balance, BalanceField, Transaction, TransactionField};
 use crate::policy::{ConsentView, PolicyEngine, RecordKind, WithholdReason};
 use crate::time::now_micros;
@@ -32,15 +33,20 @@ pub trait Releasable {
     const EVENT_TYPE: &'static str;
     /// The user the record is about.
     fn user_id(&self) -> &str;
+    /// Its releasable members.
+    type Field: Copy;
     /// Routing detail for audit records (the bank's key, never a catalog value).
     fn audit_detail(&self) -> Value;
-    /// The value of a catalog field, `None` when the record does not carry it.
-    fn value(&self, catalog_name: &str) -> Option<Value>;
+    /// The member a catalog name names; `None` when the record kind has no such member.
+    fn field(catalog_name: &str) -> Option<Self::Field>;
+    /// The value of a member, `None` when the record does not carry it.
+    fn value(&self, field: Self::Field) -> Option<Value>;
 }
 
 impl Releasable for Transaction {
     const KIND: RecordKind = RecordKind::Transaction;
     const EVENT_TYPE: &'static str = "transaction.released";
+    type Field = TransactionField;
 
     fn user_id(&self) -> &str {
         self.user_id.as_str()
@@ -50,14 +56,19 @@ impl Releasable for Transaction {
         serde_json::json!({"record": "transaction", "txn_id": self.txn_id.as_str()})
     }
 
-    fn value(&self, catalog_name: &str) -> Option<Value> {
-        TransactionField::from_catalog_name(catalog_name).and_then(|f| self.field_value(f))
+    fn field(catalog_name: &str) -> Option<TransactionField> {
+        TransactionField::from_catalog_name(catalog_name)
+    }
+
+    fn value(&self, field: TransactionField) -> Option<Value> {
+        self.field_value(field)
     }
 }
 
 impl Releasable for Balance {
     const KIND: RecordKind = RecordKind::Balance;
     const EVENT_TYPE: &'static str = "balance.released";
+    type Field = BalanceField;
 
     fn user_id(&self) -> &str {
         self.user_id.as_str()
@@ -67,8 +78,12 @@ impl Releasable for Balance {
         serde_json::json!({"record": "balance", "account_ref": self.account_ref.as_str(), "as_of": self.as_of_utc_key()})
     }
 
-    fn value(&self, catalog_name: &str) -> Option<Value> {
-        BalanceField::from_catalog_name(catalog_name).and_then(|f| self.field_value(f))
+    fn field(catalog_name: &str) -> Option<BalanceField> {
+        BalanceField::from_catalog_name(catalog_name)
+    }
+
+    fn value(&self, field: BalanceField) -> Option<Value> {
+        self.field_value(field)
     }
 }
 
@@ -245,17 +260,36 @@ fn plan<R: Releasable>(
                 fields,
             });
     }
-    let catalog_fields = policy.catalog().fields(R::KIND);
+    // Each catalog field of the kind, with its member in `data` and in the record, looked
+    // up once per batch. A catalog name the record kind has no member for is always absent.
+    let catalog_fields: Vec<(&String, &str, Option<R::Field>)> = policy
+        .catalog()
+        .fields(R::KIND)
+        .iter()
+        .map(|field| {
+            let member = field.split_once('.').map_or(field.as_str(), |(_, m)| m);
+            (field, member, R::field(field))
+        })
+        .collect();
     let actor = format!("bank:{bank}");
     let mut planned_records = Vec::with_capacity(records.len());
     for record in records {
         let mut planned = Vec::new();
-        let detail = record.audit_detail();
-        for in_force in by_user
+        let in_force_of_user = by_user
             .get(record.user_id())
             .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        if in_force_of_user.is_empty() {
+            planned_records.push(planned);
+            continue;
+        }
+        let detail = record.audit_detail();
+        // The record's values are the same for every consent and purpose: read them once.
+        let values: Vec<Option<Value>> = catalog_fields
+            .iter()
+            .map(|(_, _, field)| field.and_then(|f| record.value(f)))
+            .collect();
+        for in_force in in_force_of_user {
             let consent = &in_force.consent;
             let view = ConsentView {
                 id: &consent.id,
@@ -268,26 +302,22 @@ fn plan<R: Releasable>(
                 let mut released = Vec::new();
                 let mut withheld = Vec::new();
                 let mut data = Map::new();
-                for (index, field) in catalog_fields.iter().enumerate() {
-                    let reason = match mask.reason(index) {
-                        Some(reason) => Some(reason),
-                        None => match record.value(field) {
-                            Some(value) => {
-                                let member =
-                                    field.split_once('.').map_or(field.as_str(), |(_, m)| m);
-                                data.insert(member.to_string(), value);
-                                released.push(field.clone());
-                                None
-                            }
-                            None => Some(WithholdReason::FieldAbsent),
-                        },
+                for (index, ((field, member, _), value)) in
+                    catalog_fields.iter().zip(&values).enumerate()
+                {
+                    let reason = match (mask.reason(index), value) {
+                        (Some(reason), _) => reason,
+                        (None, Some(value)) => {
+                            data.insert((*member).to_string(), value.clone());
+                            released.push((*field).clone());
+                            continue;
+                        }
+                        (None, None) => WithholdReason::FieldAbsent,
                     };
-                    if let Some(reason) = reason {
-                        withheld.push(Withheld {
-                            field: field.clone(),
-                            reason,
-                        });
-                    }
+                    withheld.push(Withheld {
+                        field: (*field).clone(),
+                        reason,
+                    });
                 }
                 let mut stats = DecisionStats::default();
                 let record_audit = AuditRecord::new(Kind::Withhold, actor.clone())
@@ -326,7 +356,7 @@ fn plan<R: Releasable>(
                     purpose: Some(purpose.clone()),
                     created_at: now,
                     data: Value::Object(data).to_string(),
-                    status: "pending",
+                    status: outbox::PENDING,
                     attempts: 0,
                     next_attempt_at: now,
                     audit_index: None,

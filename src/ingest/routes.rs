@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::idempotency::ItemStatus;
@@ -31,7 +31,8 @@ pub async fn post_transactions(
     bank: AuthenticatedBank,
     body: JsonBody,
     writer: web::Data<Writer>,
-    planner: Planner,
+    database: web::Data<Database>,
+    policy: web::Data<PolicyEngine>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let items = parse_transaction_batch(&body.0).map_err(|e| {
@@ -44,7 +45,7 @@ pub async fn post_transactions(
             txn_id: t.txn_id.as_str().to_string(),
         })
         .collect();
-    let (items, plan) = planner.plan(&bank.id, items).await?;
+    let (items, plan) = plan(database, policy, &bank.id, items).await?;
     let outcome = writer
         .submit(StoreTransactions {
             bank: bank.id,
@@ -62,7 +63,8 @@ pub async fn post_balances(
     bank: AuthenticatedBank,
     body: JsonBody,
     writer: web::Data<Writer>,
-    planner: Planner,
+    database: web::Data<Database>,
+    policy: web::Data<PolicyEngine>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let items = parse_balance_batch(&body.0).map_err(|e| {
@@ -76,7 +78,7 @@ pub async fn post_balances(
             as_of: b.as_of.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         })
         .collect();
-    let (items, plan) = planner.plan(&bank.id, items).await?;
+    let (items, plan) = plan(database, policy, &bank.id, items).await?;
     let outcome = writer
         .submit(StoreBalances {
             bank: bank.id,
@@ -122,60 +124,27 @@ fn count(
         .fetch_add(statuses.len() as u64 - accepted, Ordering::Relaxed);
 }
 
-/// Makes a batch's decisions before it reaches the writer (see `release.rs`).
-pub struct Planner {
+/// Plans `items` on the blocking pool (see `release.rs`). No plan when the consents cannot
+/// be read (no pooled connection, a read error): a plan only saves the writer work, so the
+/// writer then decides alone, and fails closed if it cannot read them either.
+async fn plan<R: Releasable + Send + 'static>(
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
-}
-
-impl FromRequest for Planner {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let planner = match (
-            req.app_data::<web::Data<Database>>(),
-            req.app_data::<web::Data<PolicyEngine>>(),
-        ) {
-            (Some(database), Some(policy)) => Ok(Self {
-                database: database.clone(),
-                policy: policy.clone(),
-            }),
-            _ => Err(ApiError::internal("the ingest planner is not configured")),
-        };
-        std::future::ready(planner)
-    }
-}
-
-impl Planner {
-    /// Plans `items` on the blocking pool. No plan when the consents cannot be read (no
-    /// pooled connection, a read error): a plan only saves the writer work, so the writer
-    /// then decides alone, and fails closed if it cannot read them either.
-    async fn plan<R: Releasable + Send + 'static>(
-        &self,
-        bank: &BankId,
-        items: Vec<R>,
-    ) -> Result<(Vec<R>, Option<Plan>), ApiError> {
-        let database = self.database.clone();
-        let policy = self.policy.clone();
-        let bank = bank.as_str().to_string();
-        let (items, plan) = match web::block(move || {
-            let plan = database
-                .get()
-                .and_then(|mut conn| plan_batch(&mut conn, &policy, &bank, &items));
-            (items, plan)
+    bank: &BankId,
+    items: Vec<R>,
+) -> Result<(Vec<R>, Option<Plan>), ApiError> {
+    let bank = bank.as_str().to_string();
+    let (items, plan) = web::block(move || {
+        let plan = database
+            .get()
+            .and_then(|mut conn| plan_batch(&mut conn, &policy, &bank, &items));
+        (items, plan)
+    })
+    .await?;
+    let plan = plan
+        .inspect_err(|err| {
+            tracing::warn!(error = %err, "cannot plan a batch before the writer; it decides alone");
         })
-        .await
-        {
-            Ok(planned) => planned,
-            Err(err) => return Err(ApiError::internal(err)),
-        };
-        match plan {
-            Ok(plan) => Ok((items, Some(plan))),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot plan a batch before the writer; it decides alone");
-                Ok((items, None))
-            }
-        }
-    }
+        .ok();
+    Ok((items, plan))
 }

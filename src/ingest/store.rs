@@ -1,15 +1,16 @@
 //! The writer jobs of ingest: idempotency check and insert, inside the group commit.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use diesel::prelude::*;
 
 pub use super::idempotency::ItemStatus;
 use super::idempotency::{classify, content_hash};
-use super::release::{DecisionStats, Plan, Release, queue};
+use super::release::{DecisionStats, Plan, Releasable, Release, queue};
 use crate::audit::{AuditRecord, Kind};
 use crate::db::schema::{ingested_balances, ingested_transactions};
-use crate::db::{DbError, INSERT_CHUNK};
+use crate::db::{DbConnection, DbError, INSERT_CHUNK};
 use crate::domain::{Balance, BankId, Transaction};
 use crate::writer::{Tx, WriteJob};
 
@@ -23,24 +24,44 @@ pub enum StoreOutcome {
 }
 
 /// Stores a batch of transactions pushed by `bank`.
-pub struct StoreTransactions {
+pub type StoreTransactions = Store<Transaction>;
+
+/// Stores a batch of balances pushed by `bank`.
+pub type StoreBalances = Store<Balance>;
+
+/// Stores a batch of records of one kind pushed by `bank`.
+pub struct Store<R> {
     /// The authenticated bank (never taken from the body).
     pub bank: BankId,
     /// The parsed batch.
-    pub items: Vec<Transaction>,
+    pub items: Vec<R>,
     /// Its decisions, made before it reached the writer (checked there, or made again).
     pub plan: Option<Plan>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = ingested_transactions)]
-struct NewTransactionKey<'a> {
-    bank_id: &'a str,
-    txn_id: &'a str,
-    content_hash: &'a [u8],
+/// A record kind ingest stores: its idempotency key and where the keys are kept.
+pub trait Ingested: Releasable + Send + 'static {
+    /// What identifies a record within its bank.
+    type Key: Eq + Hash;
+    /// This record's key.
+    fn key(&self) -> Self::Key;
+    /// The canonical content the idempotency hash covers.
+    fn content(&self) -> Vec<u8>;
+    /// The stored content hashes of the keys of `keyed` that are known, by key.
+    fn stored(
+        conn: &mut DbConnection,
+        bank: &str,
+        keyed: &[(Self::Key, Vec<u8>)],
+    ) -> Result<HashMap<Self::Key, Vec<u8>>, DbError>;
+    /// Stores the keys and hashes of new records.
+    fn insert(
+        conn: &mut DbConnection,
+        bank: &str,
+        new: &[&(Self::Key, Vec<u8>)],
+    ) -> Result<(), DbError>;
 }
 
-impl WriteJob for StoreTransactions {
+impl<R: Ingested> WriteJob for Store<R> {
     type Outcome = StoreOutcome;
 
     fn size(&self) -> usize {
@@ -48,50 +69,26 @@ impl WriteJob for StoreTransactions {
     }
 
     fn apply(&mut self, tx: &mut Tx<'_>) -> Result<StoreOutcome, DbError> {
-        let context = tx.context;
+        let key = &tx.context.content_hash_key;
         let bank = self.bank.as_str();
-        let keyed: Vec<(String, Vec<u8>)> = self
+        let keyed: Vec<(R::Key, Vec<u8>)> = self
             .items
             .iter()
-            .map(|t| {
-                (
-                    t.txn_id.as_str().to_string(),
-                    content_hash(&context.content_hash_key, &t.content_bytes()),
-                )
-            })
+            .map(|item| (item.key(), content_hash(key, &item.content())))
             .collect();
-        let ids: Vec<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
-        let stored: HashMap<String, Vec<u8>> = ingested_transactions::table
-            .filter(ingested_transactions::bank_id.eq(bank))
-            .filter(ingested_transactions::txn_id.eq_any(&ids))
-            .select((
-                ingested_transactions::txn_id,
-                ingested_transactions::content_hash,
-            ))
-            .load::<(String, Vec<u8>)>(tx.conn())?
-            .into_iter()
-            .collect();
+        let stored = R::stored(tx.conn(), bank, &keyed)?;
         let statuses = match classify(&keyed, &stored) {
             Ok(statuses) => statuses,
             Err(conflicts) => return Ok(StoreOutcome::Conflict(conflicts)),
         };
-        let rows: Vec<NewTransactionKey<'_>> = keyed
+        let new: Vec<&(R::Key, Vec<u8>)> = keyed
             .iter()
             .zip(&statuses)
             .filter(|(_, status)| **status == ItemStatus::Accepted)
-            .map(|((txn_id, hash), _)| NewTransactionKey {
-                bank_id: bank,
-                txn_id,
-                content_hash: hash,
-            })
+            .map(|(keyed, _)| keyed)
             .collect();
-        let conn = tx.conn();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            crate::on_backend!(conn, |c| diesel::insert_into(ingested_transactions::table)
-                .values(chunk)
-                .execute(c))?;
-        }
-        tx.audit(ingest_record(bank, "transaction", &statuses))?;
+        R::insert(tx.conn(), bank, &new)?;
+        tx.audit(ingest_record(bank, R::KIND.as_str(), &statuses))?;
         let (releases, stats) = queue(
             tx,
             bank,
@@ -103,14 +100,63 @@ impl WriteJob for StoreTransactions {
     }
 }
 
-/// Stores a batch of balances pushed by `bank`.
-pub struct StoreBalances {
-    /// The authenticated bank.
-    pub bank: BankId,
-    /// The parsed batch.
-    pub items: Vec<Balance>,
-    /// Its decisions, made before it reached the writer (checked there, or made again).
-    pub plan: Option<Plan>,
+#[derive(Insertable)]
+#[diesel(table_name = ingested_transactions)]
+struct NewTransactionKey<'a> {
+    bank_id: &'a str,
+    txn_id: &'a str,
+    content_hash: &'a [u8],
+}
+
+impl Ingested for Transaction {
+    type Key = String;
+
+    fn key(&self) -> String {
+        self.txn_id.as_str().to_string()
+    }
+
+    fn content(&self) -> Vec<u8> {
+        self.content_bytes()
+    }
+
+    fn stored(
+        conn: &mut DbConnection,
+        bank: &str,
+        keyed: &[(String, Vec<u8>)],
+    ) -> Result<HashMap<String, Vec<u8>>, DbError> {
+        let ids: Vec<&str> = keyed.iter().map(|(id, _)| id.as_str()).collect();
+        Ok(ingested_transactions::table
+            .filter(ingested_transactions::bank_id.eq(bank))
+            .filter(ingested_transactions::txn_id.eq_any(&ids))
+            .select((
+                ingested_transactions::txn_id,
+                ingested_transactions::content_hash,
+            ))
+            .load::<(String, Vec<u8>)>(conn)?
+            .into_iter()
+            .collect())
+    }
+
+    fn insert(
+        conn: &mut DbConnection,
+        bank: &str,
+        new: &[&(String, Vec<u8>)],
+    ) -> Result<(), DbError> {
+        let rows: Vec<NewTransactionKey<'_>> = new
+            .iter()
+            .map(|(txn_id, hash)| NewTransactionKey {
+                bank_id: bank,
+                txn_id,
+                content_hash: hash,
+            })
+            .collect();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            crate::on_backend!(conn, |c| diesel::insert_into(ingested_transactions::table)
+                .values(chunk)
+                .execute(c))?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Insertable)]
@@ -122,37 +168,28 @@ struct NewBalanceKey<'a> {
     content_hash: &'a [u8],
 }
 
-impl WriteJob for StoreBalances {
-    type Outcome = StoreOutcome;
+impl Ingested for Balance {
+    /// The account and the instant of `as_of` in UTC.
+    type Key = (String, String);
 
-    fn size(&self) -> usize {
-        self.items.len()
+    fn key(&self) -> (String, String) {
+        (self.account_ref.as_str().to_string(), self.as_of_utc_key())
     }
 
-    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<StoreOutcome, DbError> {
-        let context = tx.context;
-        let bank = self.bank.as_str();
-        let keys: Vec<(&str, String)> = self
-            .items
-            .iter()
-            .map(|b| (b.account_ref.as_str(), b.as_of_utc_key()))
-            .collect();
-        let keyed: Vec<(String, Vec<u8>)> = self
-            .items
-            .iter()
-            .zip(&keys)
-            .map(|(b, (account, as_of))| {
-                (
-                    composite_key(account, as_of),
-                    content_hash(&context.content_hash_key, &b.content_bytes()),
-                )
-            })
-            .collect();
-        let accounts: Vec<&str> = keys.iter().map(|(a, _)| *a).collect();
+    fn content(&self) -> Vec<u8> {
+        self.content_bytes()
+    }
+
+    fn stored(
+        conn: &mut DbConnection,
+        bank: &str,
+        keyed: &[((String, String), Vec<u8>)],
+    ) -> Result<HashMap<(String, String), Vec<u8>>, DbError> {
         // Reads every stored balance of these accounts at these instants (a superset of the
-        // exact pairs; the map below keeps only exact keys that matter).
-        let instants: Vec<&str> = keys.iter().map(|(_, t)| t.as_str()).collect();
-        let stored: HashMap<String, Vec<u8>> = ingested_balances::table
+        // exact pairs; the map keeps exact keys, and only those of the batch are looked up).
+        let accounts: Vec<&str> = keyed.iter().map(|((a, _), _)| a.as_str()).collect();
+        let instants: Vec<&str> = keyed.iter().map(|((_, t), _)| t.as_str()).collect();
+        Ok(ingested_balances::table
             .filter(ingested_balances::bank_id.eq(bank))
             .filter(ingested_balances::account_ref.eq_any(&accounts))
             .filter(ingested_balances::as_of.eq_any(&instants))
@@ -161,48 +198,33 @@ impl WriteJob for StoreBalances {
                 ingested_balances::as_of,
                 ingested_balances::content_hash,
             ))
-            .load::<(String, String, Vec<u8>)>(tx.conn())?
+            .load::<(String, String, Vec<u8>)>(conn)?
             .into_iter()
-            .map(|(account, as_of, hash)| (composite_key(&account, &as_of), hash))
-            .collect();
-        let statuses = match classify(&keyed, &stored) {
-            Ok(statuses) => statuses,
-            Err(conflicts) => return Ok(StoreOutcome::Conflict(conflicts)),
-        };
-        let rows: Vec<NewBalanceKey<'_>> = keys
+            .map(|(account, as_of, hash)| ((account, as_of), hash))
+            .collect())
+    }
+
+    fn insert(
+        conn: &mut DbConnection,
+        bank: &str,
+        new: &[&((String, String), Vec<u8>)],
+    ) -> Result<(), DbError> {
+        let rows: Vec<NewBalanceKey<'_>> = new
             .iter()
-            .zip(&keyed)
-            .zip(&statuses)
-            .filter(|(_, status)| **status == ItemStatus::Accepted)
-            .map(|(((account, as_of), (_, hash)), _)| NewBalanceKey {
+            .map(|((account, as_of), hash)| NewBalanceKey {
                 bank_id: bank,
                 account_ref: account,
                 as_of,
                 content_hash: hash,
             })
             .collect();
-        let conn = tx.conn();
         for chunk in rows.chunks(INSERT_CHUNK) {
             crate::on_backend!(conn, |c| diesel::insert_into(ingested_balances::table)
                 .values(chunk)
                 .execute(c))?;
         }
-        tx.audit(ingest_record(bank, "balance", &statuses))?;
-        let (releases, stats) = queue(
-            tx,
-            bank,
-            &self.items,
-            &accepted(&statuses),
-            self.plan.take(),
-        )?;
-        Ok(StoreOutcome::Stored(pair(statuses, releases), stats))
+        Ok(())
     }
-}
-
-/// `account_ref` cannot contain a space (its alphabet is `[A-Za-z0-9._:-]`), so a space
-/// separates the two parts unambiguously.
-fn composite_key(account_ref: &str, as_of: &str) -> String {
-    format!("{account_ref} {as_of}")
 }
 
 /// Which items are new (and so decided and written).

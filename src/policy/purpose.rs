@@ -143,7 +143,7 @@ fn echo(raw: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::load::BUNDLED_CATALOG;
     use super::*;
 
@@ -163,31 +163,36 @@ mod tests {
         }
     }
 
+    /// Spellings of prohibited purposes, each of which must be refused (the engine's tests
+    /// use them too).
+    pub(in crate::policy) const PROHIBITED_SPELLINGS: [&str; 21] = [
+        "advertising",
+        "Advertising",
+        " marketing ",
+        "advertising.targeted",
+        "MARKETING.email",
+        "PROFILING",
+        "data_sale.x",
+        "cross_selling",
+        "ad_targeting",
+        "ad_measurement",
+        "ad_measurement.conversion",
+        "advertising..x",
+        "advertising.",
+        ".advertising",
+        "ad-targeting",
+        "ad targeting",
+        "adver tising",
+        "adver\u{200B}tising",
+        "MAR\u{212A}ETING",
+        "marketing_email",
+        "\tData_Sale\t",
+    ];
+
     #[test]
     fn every_prohibited_spelling_is_refused_as_prohibited() {
         let catalog = catalog();
-        for raw in [
-            "advertising",
-            "Advertising",
-            " marketing ",
-            "advertising.targeted",
-            "MARKETING.email",
-            "PROFILING",
-            "data_sale.x",
-            "cross_selling",
-            "ad_targeting",
-            "ad_measurement.conversion",
-            "advertising..x",
-            "advertising.",
-            ".advertising",
-            "ad-targeting",
-            "ad targeting",
-            "adver tising",
-            "adver\u{200B}tising",
-            "MAR\u{212A}ETING",
-            "marketing_email",
-            "\tData_Sale\t",
-        ] {
+        for raw in PROHIBITED_SPELLINGS {
             assert_eq!(
                 Purpose::parse(raw, &catalog),
                 Err(PurposeError::Prohibited(echo(raw))),

@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
 
 use super::load::bundled_files;
+use super::purpose::tests::PROHIBITED_SPELLINGS;
 use super::request::Question;
 use super::*;
 
@@ -43,6 +44,27 @@ fn all_fields(engine: &PolicyEngine) -> Vec<String> {
         .collect()
 }
 
+/// Replaces `from` with `to` in the policy file `name` of `dir`, which must contain it;
+/// returns the new text.
+fn replace_in(dir: &Path, name: &str, from: &str, to: &str) -> String {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let changed = text.replace(from, to);
+    assert_ne!(changed, text, "{from:?} is not in {name}");
+    std::fs::write(&path, &changed).unwrap();
+    changed
+}
+
+/// Consent `c1`, version 1, of these fields and purposes.
+fn consent<'a>(fields: &'a [String], purposes: &'a [String]) -> ConsentView<'a> {
+    ConsentView {
+        id: "c1",
+        version: 1,
+        fields,
+        purposes,
+    }
+}
+
 fn strings(values: &[&str]) -> Vec<String> {
     values.iter().map(|value| value.to_string()).collect()
 }
@@ -66,12 +88,7 @@ fn a_policy_set_without_permits_denies_everything() {
     let fields = all_fields(&engine);
     for purpose in engine.catalog().permitted_purposes() {
         let purposes = vec![purpose.to_string()];
-        let consent = ConsentView {
-            id: "c1",
-            version: 1,
-            fields: &fields,
-            purposes: &purposes,
-        };
+        let consent = consent(&fields, &purposes);
         for kind in RecordKind::ALL {
             let mask = engine.decide_fresh(RECIPIENT, BANK, kind, purpose.as_str(), &consent);
             assert_eq!(mask.released, 0, "{purpose} {kind}");
@@ -135,12 +152,7 @@ fn every_row_of_the_release_table_holds_for_every_purpose() {
         .enumerate()
     {
         let purposes = strings(&[purpose]);
-        let consent = ConsentView {
-            id: "c1",
-            version: 1,
-            fields: &fields,
-            purposes: &purposes,
-        };
+        let consent = consent(&fields, &purposes);
         for (field, allowed) in RELEASE_TABLE {
             let kind = engine.catalog().field_kind(field).unwrap();
             let index = engine.catalog().field_index(kind, field).unwrap();
@@ -167,12 +179,7 @@ fn a_field_not_in_the_consent_is_withheld_as_no_consent() {
     let engine = bundled();
     let fields = strings(&["transaction.amount_minor", "transaction.currency"]);
     let purposes = strings(&["fraud_alert"]);
-    let consent = ConsentView {
-        id: "c1",
-        version: 1,
-        fields: &fields,
-        purposes: &purposes,
-    };
+    let consent = consent(&fields, &purposes);
     let mask = engine.decide_fresh(
         RECIPIENT,
         BANK,
@@ -200,12 +207,7 @@ fn a_purpose_not_in_the_consent_is_no_consent_for_every_field() {
     let engine = bundled();
     let fields = all_fields(&engine);
     let purposes = strings(&["fraud_alert", "finance_tracking"]);
-    let consent = ConsentView {
-        id: "c1",
-        version: 1,
-        fields: &fields,
-        purposes: &purposes,
-    };
+    let consent = consent(&fields, &purposes);
     for kind in RecordKind::ALL {
         let mask = engine.decide_fresh(RECIPIENT, BANK, kind, "customer_service", &consent);
         assert_eq!(mask, FieldMask::NOTHING);
@@ -222,12 +224,7 @@ fn a_consented_purpose_is_compared_trimmed_and_lowercased() {
     let engine = bundled();
     let fields = all_fields(&engine);
     let purposes = strings(&[" Fraud_Alert "]);
-    let consent = ConsentView {
-        id: "c1",
-        version: 1,
-        fields: &fields,
-        purposes: &purposes,
-    };
+    let consent = consent(&fields, &purposes);
     let mask = engine.decide_fresh(
         RECIPIENT,
         BANK,
@@ -242,21 +239,7 @@ fn a_consented_purpose_is_compared_trimmed_and_lowercased() {
 fn each_prohibited_spelling_is_refused_even_when_the_consent_lists_it() {
     let engine = bundled();
     let fields = all_fields(&engine);
-    for raw in [
-        "advertising",
-        "Advertising",
-        " marketing ",
-        "advertising.targeted",
-        "MARKETING.email",
-        "PROFILING",
-        "data_sale.x",
-        "cross_selling",
-        "ad_targeting",
-        "ad_measurement",
-        "advertising..x",
-        "advertising.",
-        "ad targeting",
-    ] {
+    for raw in PROHIBITED_SPELLINGS {
         assert!(
             matches!(
                 Purpose::parse(raw, engine.catalog()),
@@ -265,12 +248,7 @@ fn each_prohibited_spelling_is_refused_even_when_the_consent_lists_it() {
             "{raw:?}"
         );
         let purposes = vec![raw.to_string(), "fraud_alert".to_string()];
-        let consent = ConsentView {
-            id: "c1",
-            version: 1,
-            fields: &fields,
-            purposes: &purposes,
-        };
+        let consent = consent(&fields, &purposes);
         for kind in RecordKind::ALL {
             let mask = engine.decide_fresh(RECIPIENT, BANK, kind, raw, &consent);
             assert!(mask.prohibited, "{raw:?}");
@@ -292,12 +270,7 @@ fn an_unknown_purpose_releases_nothing_as_not_permitted_by_policy() {
     let fields = all_fields(&engine);
     for raw in ["weather", "fraud_alert.extra", "fraud alert", ""] {
         let purposes = strings(&[raw]);
-        let consent = ConsentView {
-            id: "c1",
-            version: 1,
-            fields: &fields,
-            purposes: &purposes,
-        };
+        let consent = consent(&fields, &purposes);
         let mask = engine.decide_fresh(RECIPIENT, BANK, RecordKind::Transaction, raw, &consent);
         assert!(!mask.prohibited, "{raw:?}");
         assert_eq!(mask.released, 0, "{raw:?}");
@@ -324,12 +297,7 @@ fn an_authors_permit_for_advertising_is_still_overridden_by_the_forbid() {
     let fields = all_fields(&engine);
     // Layer one: the code refuses the purpose before Cedar.
     let purposes = strings(&["advertising"]);
-    let consent = ConsentView {
-        id: "c1",
-        version: 1,
-        fields: &fields,
-        purposes: &purposes,
-    };
+    let consent = consent(&fields, &purposes);
     let mask = engine.decide_fresh(
         RECIPIENT,
         BANK,
@@ -410,12 +378,7 @@ fn a_policy_that_fails_to_evaluate_denies() {
     let engine = PolicyEngine::load(Some(dir.path())).unwrap();
     let fields = all_fields(&engine);
     let purposes = strings(&["fraud_alert"]);
-    let consent = ConsentView {
-        id: "c1",
-        version: 1,
-        fields: &fields,
-        purposes: &purposes,
-    };
+    let consent = consent(&fields, &purposes);
     let kind = RecordKind::Transaction;
     assert_eq!(
         engine
@@ -435,19 +398,17 @@ fn a_policy_that_fails_to_evaluate_denies() {
 fn a_syntax_error_is_reported_with_its_file_and_line() {
     let mut expected_line = 0;
     let dir = policy_dir(|dir| {
-        let path = dir.join("release_table.cedar");
-        let text = std::fs::read_to_string(&path).unwrap();
         // A missing comma: the parser stumbles on the next line.
-        let broken = text.replace(
+        let broken = replace_in(
+            dir,
+            "release_table.cedar",
             "Field::\"transaction.merchant_city\",",
             "Field::\"transaction.merchant_city\"",
         );
-        assert_ne!(broken, text);
         expected_line = 1 + broken
             .lines()
             .position(|line| line.contains("Field::\"transaction.merchant_country\""))
             .unwrap();
-        std::fs::write(&path, broken).unwrap();
     });
     let found = problems(&dir);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -518,14 +479,12 @@ fn an_engine_can_be_shared_between_threads() {
 #[test]
 fn a_set_missing_a_prohibited_family_forbid_is_refused() {
     let dir = policy_dir(|dir| {
-        let path = dir.join("prohibited.cedar");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let without = text.replace(
+        replace_in(
+            dir,
+            "prohibited.cedar",
             "@id(\"prohibited.profiling\")\nforbid (principal, action, resource)\nwhen { context.purpose_family == \"profiling\" };\n",
             "",
         );
-        assert_ne!(without, text);
-        std::fs::write(&path, without).unwrap();
     });
     let found = problems(&dir);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -541,14 +500,12 @@ fn a_set_missing_a_prohibited_family_forbid_is_refused() {
 #[test]
 fn a_narrowed_prohibited_family_forbid_is_refused() {
     let dir = policy_dir(|dir| {
-        let path = dir.join("prohibited.cedar");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let narrowed = text.replace(
+        replace_in(
+            dir,
+            "prohibited.cedar",
             "when { context.purpose_family == \"marketing\" };",
             "when { context.purpose_family == \"marketing\" && context.bank == \"bank-x\" };",
         );
-        assert_ne!(narrowed, text);
-        std::fs::write(&path, narrowed).unwrap();
     });
     let found = problems(&dir);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -581,9 +538,7 @@ fn a_missing_catalog_or_schema_and_a_second_schema_are_refused() {
 #[test]
 fn a_schema_that_does_not_match_the_gateways_request_is_refused() {
     let dir = policy_dir(|dir| {
-        let path = dir.join("consentgate.cedarschema");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replace("    bank: String,\n", "")).unwrap();
+        replace_in(dir, "consentgate.cedarschema", "    bank: String,\n", "");
     });
     let found = problems(&dir);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -656,12 +611,7 @@ fn a_repeated_key_is_served_from_the_cache() {
     let engine = bundled();
     let fields = all_fields(&engine);
     let purposes = strings(&["fraud_alert"]);
-    let consent = ConsentView {
-        id: "c1",
-        version: 1,
-        fields: &fields,
-        purposes: &purposes,
-    };
+    let consent = consent(&fields, &purposes);
     let kind = RecordKind::Transaction;
     let first = engine.decide(RECIPIENT, BANK, kind, "fraud_alert", &consent);
     let second = engine.decide(RECIPIENT, BANK, kind, "fraud_alert", &consent);

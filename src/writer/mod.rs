@@ -171,15 +171,7 @@ fn commit_group(
             .for_each(|job| job.failed(WriteError::Unavailable));
         return;
     };
-    let together = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
-        crate::audit::lock_tree(conn)?;
-        let mut audit = Appender::default();
-        for job in group.iter_mut() {
-            job.apply(&mut Tx::new(conn, context, &mut audit))?;
-        }
-        audit.finish(conn, &context.signer)
-    });
-    let err = match together {
+    let err = match transact(conn, &mut group, context) {
         Ok(head) => {
             publish_tree_size(context, head);
             group.into_iter().for_each(|job| job.committed());
@@ -208,13 +200,7 @@ fn commit_group(
             job.failed(WriteError::Unavailable);
             continue;
         };
-        let alone = diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
-            crate::audit::lock_tree(conn)?;
-            let mut audit = Appender::default();
-            job.apply(&mut Tx::new(conn, context, &mut audit))?;
-            audit.finish(conn, &context.signer)
-        });
-        match alone {
+        match transact(conn, std::slice::from_mut(&mut job), context) {
             Ok(head) => {
                 publish_tree_size(context, head);
                 job.committed();
@@ -230,6 +216,23 @@ fn commit_group(
             }
         }
     }
+}
+
+/// Applies `jobs` in one transaction that holds the audit tree's lock and ends with their
+/// audit records appended; the new tree head once committed.
+fn transact(
+    conn: &mut DbConnection,
+    jobs: &mut [Box<dyn Pending>],
+    context: &WriteContext,
+) -> Result<Option<crate::audit::TreeHead>, DbError> {
+    diesel::Connection::transaction::<_, DbError, _>(conn, |conn| {
+        crate::audit::lock_tree(conn)?;
+        let mut audit = Appender::default();
+        for job in jobs.iter_mut() {
+            job.apply(&mut Tx::new(conn, context, &mut audit))?;
+        }
+        audit.finish(conn, &context.signer)
+    })
 }
 
 /// Makes the committed tree size visible to `/metrics`.
