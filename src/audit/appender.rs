@@ -1,35 +1,25 @@
 //! Appending records inside the writer's transaction: indexes are assigned under the tree
-//! head's lock (never a sequence, so there are no gaps), leaves and hash tiles are written
-//! with the work they describe, and a checkpoint is signed when one is due.
+//! head's lock (never a sequence, so there are no gaps), records (in bundles, see
+//! [`super::bundle`]) and hash tiles are written with the work they describe, and a checkpoint is signed when one is due.
 
 use std::collections::{BTreeSet, HashMap};
 
 use diesel::prelude::*;
 
+use super::bundle::PendingRecord;
 use super::primitives::{CompactRange, Hash, leaf_hash};
 use super::record::{AuditRecord, PreparedRecord};
 use super::signer::CheckpointSigner;
 use super::tiles::{load_tile, store_tiles, tile_slot};
-use crate::db::schema::{audit_records, audit_tree_head};
-use crate::db::{DbConnection, DbError, INSERT_CHUNK, to_i64};
-
-#[derive(Insertable)]
-#[diesel(table_name = audit_records)]
-struct NewRecord {
-    idx: i64,
-    ts: i64,
-    kind: &'static str,
-    user_id: Option<String>,
-    recipient: Option<String>,
-    purpose: Option<String>,
-    bank: Option<String>,
-    record: String,
-}
+use crate::db::schema::audit_tree_head;
+use crate::db::{DbConnection, DbError, to_i64};
 
 /// The tree as this transaction grows it.
 struct Growing {
     range: CompactRange,
-    rows: Vec<NewRecord>,
+    /// Index of the first record this transaction appends.
+    first: u64,
+    records: Vec<PendingRecord>,
     tiles: HashMap<(u32, u64), Vec<Hash>>,
     dirty: BTreeSet<(u32, u64)>,
 }
@@ -67,9 +57,11 @@ impl Appender {
         record: PreparedRecord,
     ) -> Result<u64, DbError> {
         if self.growing.is_none() {
+            let range = read_head(conn, true)?;
             self.growing = Some(Growing {
-                range: read_head(conn, true)?,
-                rows: Vec::new(),
+                first: range.size(),
+                range,
+                records: Vec::new(),
                 tiles: HashMap::new(),
                 dirty: BTreeSet::new(),
             });
@@ -110,15 +102,11 @@ impl Appender {
             }
             growing.dirty.insert((tile_level, tile_index));
         }
-        growing.rows.push(NewRecord {
-            idx: to_i64(index)?,
-            ts: record.ts_micros,
-            kind: record.kind.as_str(),
+        growing.records.push(PendingRecord {
+            text: canonical,
+            ts_micros: record.ts_micros,
+            kind: record.kind,
             user_id: record.user_id,
-            recipient: record.recipient,
-            purpose: record.purpose,
-            bank: record.bank,
-            record: canonical,
         });
         Ok(index)
     }
@@ -133,11 +121,7 @@ impl Appender {
         let Some(growing) = self.growing.take() else {
             return Ok(None);
         };
-        for chunk in growing.rows.chunks(INSERT_CHUNK) {
-            crate::on_backend!(conn, |c| diesel::insert_into(audit_records::table)
-                .values(chunk)
-                .execute(c))?;
-        }
+        super::bundle::write(conn, growing.first, &growing.records)?;
         let tiles: Vec<((u32, u64), &Vec<Hash>)> = growing
             .dirty
             .iter()

@@ -3,6 +3,7 @@
 //! auditors and users make of it.
 
 mod appender;
+pub mod bundle;
 mod expiry;
 pub mod primitives;
 mod queries;

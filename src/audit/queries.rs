@@ -2,9 +2,13 @@
 
 use diesel::prelude::*;
 
+use std::collections::BTreeMap;
+
+use super::bundle;
 use super::primitives::{Hash, consistency_proof, inclusion_proof};
+use super::record::Kind;
 use super::tiles::StoredNodes;
-use crate::db::schema::{audit_checkpoints, audit_records, audit_tree_head, outbox_events};
+use crate::db::schema::{audit_checkpoints, audit_tree_head, outbox_events};
 use crate::db::{DbConnection, DbError, to_i64, to_u64};
 
 /// Filters of `GET /v1/audit/records`.
@@ -47,69 +51,193 @@ pub fn tree_size(conn: &mut DbConnection) -> Result<u64, DbError> {
     to_u64(size)
 }
 
+/// Records a page may decode looking for matches before it stops and returns what it
+/// found with `next_after_index` where it stopped (a rare filter over a large log would
+/// otherwise read the whole log in one request).
+pub const SCAN_BUDGET: u64 = 65_536;
+/// Bundles read per query while scanning.
+const SCAN_BUNDLES: i64 = 16;
+
 /// A page of records matching `filter`, below the tree size `end` (the log as it was when
-/// the query began).
+/// the query began). With a `user_id` the access log's index gives the candidates; without,
+/// bundles are scanned, skipping those whose kinds and time range cannot match.
 pub fn records(
     conn: &mut DbConnection,
     filter: &RecordFilter,
     end: u64,
 ) -> Result<RecordPage, DbError> {
-    let mut query = audit_records::table
-        .filter(audit_records::idx.lt(to_i64(end)?))
-        .order(audit_records::idx.asc())
-        .select((audit_records::idx, audit_records::record))
-        .into_boxed();
-    if let Some(after) = filter.after_index {
-        query = query.filter(audit_records::idx.gt(to_i64(after)?));
-    }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(audit_records::kind.eq(kind.clone()));
-    }
-    if let Some(user) = &filter.user_id {
-        query = query.filter(audit_records::user_id.eq(user.clone()));
-    }
-    if let Some(recipient) = &filter.recipient {
-        query = query.filter(audit_records::recipient.eq(recipient.clone()));
-    }
-    if let Some(purpose) = &filter.purpose {
-        query = query.filter(audit_records::purpose.eq(purpose.clone()));
-    }
-    if let Some(bank) = &filter.bank {
-        query = query.filter(audit_records::bank.eq(bank.clone()));
-    }
-    if let Some(since) = filter.since {
-        query = query.filter(audit_records::ts.ge(since));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(audit_records::ts.lt(until));
-    }
-    // One row more than the page tells whether another page follows.
-    let mut rows: Vec<(i64, String)> = query.limit(i64::from(filter.limit) + 1).load(conn)?;
-    let page = usize::try_from(filter.limit).unwrap_or(usize::MAX);
-    let more = rows.len() > page;
-    rows.truncate(page);
-    let records = unsigned(rows)?;
-    let next_after_index = if more {
-        records.last().map(|(i, _)| *i)
+    records_within(conn, filter, end, SCAN_BUDGET)
+}
+
+/// [`records`], examining at most `budget` records.
+fn records_within(
+    conn: &mut DbConnection,
+    filter: &RecordFilter,
+    end: u64,
+    budget: u64,
+) -> Result<RecordPage, DbError> {
+    let mut scan = Scan {
+        filter,
+        page: usize::try_from(filter.limit).unwrap_or(usize::MAX),
+        found: Vec::new(),
+        budget,
+        full: false,
+    };
+    // The last index examined, if the scan stopped before the end of the log.
+    let stopped_at = match &filter.user_id {
+        Some(user) => scan.by_user(conn, user, end)?,
+        None => scan.bundles(conn, end)?,
+    };
+    let next_after_index = if scan.full {
+        scan.found.last().map(|(i, _)| *i)
     } else {
-        None
+        stopped_at
     };
     Ok(RecordPage {
-        records,
+        records: scan.found,
         next_after_index,
     })
 }
 
-/// One record by index.
+/// A page being filled.
+struct Scan<'f> {
+    filter: &'f RecordFilter,
+    page: usize,
+    found: Vec<(u64, String)>,
+    /// Records left to examine.
+    budget: u64,
+    /// A match was found past a full page: another page follows.
+    full: bool,
+}
+
+impl Scan<'_> {
+    /// Offers record `index`; false once the page is full.
+    fn offer(&mut self, index: u64, line: &[u8]) -> Result<bool, DbError> {
+        self.budget = self.budget.saturating_sub(1);
+        if !matches(self.filter, line)? {
+            return Ok(true);
+        }
+        if self.found.len() == self.page {
+            self.full = true;
+            return Ok(false);
+        }
+        self.found
+            .push((index, String::from_utf8_lossy(line).into_owned()));
+        Ok(true)
+    }
+
+    /// Candidates from the access log's index. Returns the last index examined if the
+    /// budget ran out first.
+    fn by_user(
+        &mut self,
+        conn: &mut DbConnection,
+        user: &str,
+        end: u64,
+    ) -> Result<Option<u64>, DbError> {
+        let mut after = self.filter.after_index;
+        while self.budget > 0 {
+            let want = usize::try_from(self.budget.min(1_000)).unwrap_or(1_000);
+            let indexes = bundle::user_indexes(conn, user, after, end, want, true)?;
+            for (index, text) in bundle::load_records(conn, &indexes)? {
+                if !self.offer(index, text.as_bytes())? {
+                    return Ok(None);
+                }
+            }
+            if indexes.len() < want {
+                return Ok(None);
+            }
+            after = indexes.last().copied();
+        }
+        Ok(after)
+    }
+
+    /// Every record after `after_index`, skipping bundles that cannot match. Returns the
+    /// last index examined if the budget ran out first.
+    fn bundles(&mut self, conn: &mut DbConnection, end: u64) -> Result<Option<u64>, DbError> {
+        let wanted = bundle::BundleFilter {
+            kinds: self
+                .filter
+                .kind
+                .as_deref()
+                .map_or(0, bundle::kind_bit_named),
+            since: self.filter.since,
+            until: self.filter.until,
+        };
+        // The first index not yet examined.
+        let mut next = self.filter.after_index.map_or(0, |a| a.saturating_add(1));
+        while next < end {
+            if self.budget == 0 {
+                return Ok(Some(next - 1));
+            }
+            let bundles = bundle::load_from(conn, next, wanted, SCAN_BUNDLES)?;
+            for stored in &bundles {
+                for (index, line) in stored.lines() {
+                    if index < next {
+                        continue;
+                    }
+                    if index >= end {
+                        return Ok(None);
+                    }
+                    if self.budget == 0 {
+                        return Ok(index.checked_sub(1));
+                    }
+                    if !self.offer(index, line)? {
+                        return Ok(None);
+                    }
+                    next = index + 1;
+                }
+                next = next.max(stored.end());
+            }
+            if self.budget > 0 && bundles.len() < SCAN_BUNDLES as usize {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Whether record `line` passes every filter but the index range.
+fn matches(filter: &RecordFilter, line: &[u8]) -> Result<bool, DbError> {
+    let members = bundle::Members::of(line)?;
+    let same = |wanted: &Option<String>, member: &Option<std::borrow::Cow<'_, str>>| {
+        wanted
+            .as_deref()
+            .is_none_or(|w| member.as_deref() == Some(w))
+    };
+    if filter.kind.as_deref().is_some_and(|k| members.kind != k)
+        || !same(&filter.user_id, &members.user_id)
+        || !same(&filter.recipient, &members.recipient)
+        || !same(&filter.purpose, &members.purpose)
+        || !same(&filter.bank, &members.bank)
+    {
+        return Ok(false);
+    }
+    if filter.since.is_some() || filter.until.is_some() {
+        let ts = members
+            .ts_micros()
+            .ok_or_else(|| DbError::Corrupt("an audit record has no readable ts".to_string()))?;
+        if filter.since.is_some_and(|s| ts < s) || filter.until.is_some_and(|u| ts >= u) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// One record by index: `(its user_id, its canonical JSON)`.
 pub fn record(
     conn: &mut DbConnection,
     index: u64,
 ) -> Result<Option<(Option<String>, String)>, DbError> {
-    Ok(audit_records::table
-        .filter(audit_records::idx.eq(to_i64(index)?))
-        .select((audit_records::user_id, audit_records::record))
-        .first(conn)
-        .optional()?)
+    let Some(stored) = bundle::load_containing(conn, index)? else {
+        return Ok(None);
+    };
+    let Some(line) = stored.line(index) else {
+        return Ok(None);
+    };
+    let user = bundle::Members::of(line)?.user_id.map(|u| u.into_owned());
+    let text = std::str::from_utf8(line)
+        .map_err(|_| DbError::Corrupt(format!("audit record {index} is not UTF-8")))?;
+    Ok(Some((user, text.to_string())))
 }
 
 /// A user's records, newest first, below `before` (exclusive).
@@ -119,16 +247,11 @@ pub fn user_records(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<(u64, String)>, DbError> {
-    let mut query = audit_records::table
-        .filter(audit_records::user_id.eq(user_id))
-        .order(audit_records::idx.desc())
-        .select((audit_records::idx, audit_records::record))
-        .limit(i64::from(limit))
-        .into_boxed();
-    if let Some(before) = before {
-        query = query.filter(audit_records::idx.lt(to_i64(before)?));
-    }
-    unsigned(query.load(conn)?)
+    let size = tree_size(conn)?;
+    let before = before.map_or(size, |b| b.min(size));
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let indexes = bundle::user_indexes(conn, user_id, None, before, limit, false)?;
+    bundle::load_records(conn, &indexes)
 }
 
 /// Delivery status of events; an event whose row is gone was delivered (its payload is
@@ -202,31 +325,235 @@ pub fn consistency(conn: &mut DbConnection, from: u64, to: u64) -> Result<Vec<Ha
 /// `(kind, purpose, recipient, count)`.
 pub type PurposeCount = (String, Option<String>, Option<String>, i64);
 
-/// Counts of `(kind, purpose, recipient)` of releases and denials between `since` and `until`.
+/// Counts of `(kind, purpose, recipient)` of releases and denials between `since` and `until`,
+/// read from every bundle that may hold one.
 pub fn purpose_counts(
     conn: &mut DbConnection,
     since: Option<i64>,
     until: Option<i64>,
 ) -> Result<Vec<PurposeCount>, DbError> {
-    let mut query = audit_records::table
-        .filter(audit_records::kind.eq_any(["release", "access.denied"]))
-        .group_by((
-            audit_records::kind,
-            audit_records::purpose,
-            audit_records::recipient,
-        ))
-        .select((
-            audit_records::kind,
-            audit_records::purpose,
-            audit_records::recipient,
-            diesel::dsl::count_star(),
-        ))
-        .into_boxed();
-    if let Some(since) = since {
-        query = query.filter(audit_records::ts.ge(since));
+    let wanted = bundle::BundleFilter {
+        kinds: bundle::kind_bit(Kind::Release) | bundle::kind_bit(Kind::AccessDenied),
+        since,
+        until,
+    };
+    let mut counts: BTreeMap<(String, Option<String>, Option<String>), i64> = BTreeMap::new();
+    let mut next = 0;
+    loop {
+        let bundles = bundle::load_from(conn, next, wanted, SCAN_BUNDLES)?;
+        let Some(last) = bundles.last() else {
+            break;
+        };
+        next = last.end().max(next.saturating_add(1));
+        for stored in &bundles {
+            for (_, line) in stored.lines() {
+                let members = bundle::Members::of(line)?;
+                if members.kind != Kind::Release.as_str()
+                    && members.kind != Kind::AccessDenied.as_str()
+                {
+                    continue;
+                }
+                if since.is_some() || until.is_some() {
+                    let ts = members.ts_micros().ok_or_else(|| {
+                        DbError::Corrupt("an audit record has no readable ts".to_string())
+                    })?;
+                    if since.is_some_and(|s| ts < s) || until.is_some_and(|u| ts >= u) {
+                        continue;
+                    }
+                }
+                let key = (
+                    members.kind.into_owned(),
+                    members.purpose.map(|p| p.into_owned()),
+                    members.recipient.map(|r| r.into_owned()),
+                );
+                *counts.entry(key).or_default() += 1;
+            }
+        }
     }
-    if let Some(until) = until {
-        query = query.filter(audit_records::ts.lt(until));
+    Ok(counts
+        .into_iter()
+        .map(|((kind, purpose, recipient), count)| (kind, purpose, recipient, count))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::Connection as _;
+
+    use super::*;
+    use crate::audit::{Appender, AuditRecord, CheckpointSigner};
+
+    /// A log of `records` records in transactions of 700 (bundles of up to 700): record `n`
+    /// is about user `u-{n % 7}`, a release when `n % 10 == 3`, else an ingest.
+    fn log(records: u64) -> (tempfile::TempDir, DbConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+        let target = crate::db::Target::parse(&url).unwrap();
+        crate::db::migrate(&target).unwrap();
+        let mut conn = target.connect().unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signer = CheckpointSigner::new("consentgate/unit", key, 1_000).unwrap();
+        for start in (0..records).step_by(700) {
+            conn.transaction(|conn| {
+                let mut appender = Appender::default();
+                for n in start..(start + 700).min(records) {
+                    let kind = if n % 10 == 3 {
+                        Kind::Release
+                    } else {
+                        Kind::Ingest
+                    };
+                    let record = AuditRecord::new(kind, "bank:bank-a")
+                        .bank("bank-a")
+                        .user(format!("u-{}", n % 7))
+                        .detail(serde_json::json!({"n": n}));
+                    appender.append(conn, record)?;
+                }
+                appender.finish(conn, &signer).map(|_| ())
+            })
+            .unwrap();
+        }
+        (dir, conn)
     }
-    Ok(query.load(conn)?)
+
+    fn indexes(page: &RecordPage) -> Vec<u64> {
+        page.records.iter().map(|(i, _)| *i).collect()
+    }
+
+    fn filter(limit: u32) -> RecordFilter {
+        RecordFilter {
+            limit,
+            ..RecordFilter::default()
+        }
+    }
+
+    #[test]
+    fn pages_follow_each_other_across_bundles_and_end_at_the_log_s_end() {
+        let (_dir, mut conn) = log(2_000);
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = records(
+                &mut conn,
+                &RecordFilter {
+                    after_index: after,
+                    ..filter(300)
+                },
+                2_000,
+            )
+            .unwrap();
+            for (index, text) in &page.records {
+                assert!(text.contains(&format!("\"index\":{index},")));
+            }
+            seen.extend(indexes(&page));
+            match page.next_after_index {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..2_000).collect::<Vec<_>>());
+        // The log as it was when the query began: records at or past `end` are not shown.
+        let page = records(&mut conn, &filter(1_000), 500).unwrap();
+        assert_eq!(indexes(&page), (0..500).collect::<Vec<_>>());
+        assert_eq!(page.next_after_index, None);
+    }
+
+    #[test]
+    fn filters_by_kind_and_by_user_give_exactly_the_matching_records() {
+        let (_dir, mut conn) = log(2_000);
+        let kind = RecordFilter {
+            kind: Some("release".to_string()),
+            ..filter(1_000)
+        };
+        let page = records(&mut conn, &kind, 2_000).unwrap();
+        let expected: Vec<u64> = (0..2_000).filter(|n| n % 10 == 3).collect();
+        assert_eq!(indexes(&page), expected);
+        let both = RecordFilter {
+            user_id: Some("u-3".to_string()),
+            after_index: Some(100),
+            ..kind
+        };
+        let page = records(&mut conn, &both, 2_000).unwrap();
+        let expected: Vec<u64> = (101..2_000).filter(|n| n % 10 == 3 && n % 7 == 3).collect();
+        assert_eq!(indexes(&page), expected);
+        assert_eq!(page.next_after_index, None);
+    }
+
+    #[test]
+    fn a_scan_that_runs_out_of_budget_says_where_to_continue() {
+        let (_dir, mut conn) = log(2_000);
+        let rare = RecordFilter {
+            kind: Some("release".to_string()),
+            user_id: None,
+            ..filter(1_000)
+        };
+        let page = records_within(&mut conn, &rare, 2_000, 500).unwrap();
+        assert_eq!(
+            indexes(&page),
+            (0..500).filter(|n| n % 10 == 3).collect::<Vec<_>>()
+        );
+        assert_eq!(page.next_after_index, Some(499));
+        let page = records_within(
+            &mut conn,
+            &RecordFilter {
+                after_index: Some(499),
+                ..rare.clone()
+            },
+            2_000,
+            2_000,
+        )
+        .unwrap();
+        assert_eq!(
+            indexes(&page),
+            (500..2_000).filter(|n| n % 10 == 3).collect::<Vec<_>>()
+        );
+        assert_eq!(page.next_after_index, None);
+        let by_user = RecordFilter {
+            user_id: Some("u-2".to_string()),
+            ..rare
+        };
+        let page = records_within(&mut conn, &by_user, 2_000, 100).unwrap();
+        let matching: Vec<u64> = (0..2_000).filter(|n| n % 10 == 3 && n % 7 == 2).collect();
+        // 100 of u-2's records examined: up to index 7 * 99 + 2.
+        assert_eq!(page.next_after_index, Some(695));
+        assert_eq!(
+            indexes(&page),
+            matching
+                .iter()
+                .copied()
+                .filter(|n| *n <= 695)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_user_s_records_come_newest_first_from_every_epoch() {
+        let records = bundle::USER_EPOCH * 2 + 300;
+        let (_dir, mut conn) = log(records);
+        let all = user_records(&mut conn, "u-5", None, 1_000_000).unwrap();
+        let expected: Vec<u64> = (0..records).rev().filter(|n| n % 7 == 5).collect();
+        assert_eq!(all.iter().map(|(i, _)| *i).collect::<Vec<_>>(), expected);
+        let page = user_records(&mut conn, "u-5", Some(5_000), 3).unwrap();
+        assert_eq!(
+            page.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            expected
+                .iter()
+                .copied()
+                .filter(|n| *n < 5_000)
+                .take(3)
+                .collect::<Vec<_>>()
+        );
+        let (owner, text) = record(&mut conn, 4_100).unwrap().unwrap();
+        assert_eq!(owner.as_deref(), Some("u-5"));
+        assert!(text.contains("\"index\":4100,"));
+        assert!(record(&mut conn, records).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_purposes_report_counts_releases_from_the_records() {
+        let (_dir, mut conn) = log(2_000);
+        let counts = purpose_counts(&mut conn, None, None).unwrap();
+        assert_eq!(counts, vec![("release".to_string(), None, None, 200)]);
+        let none = purpose_counts(&mut conn, Some(i64::MAX - 1), None).unwrap();
+        assert!(none.is_empty());
+    }
 }

@@ -284,14 +284,12 @@ impl AuditRecord {
             ts_micros: self.ts_micros,
             kind: self.kind,
             user_id: self.user_id,
-            recipient: self.recipient,
-            purpose: self.purpose,
-            bank: self.bank,
         })
     }
 }
 
-/// A record serialised canonically but for its index, with the columns it is filtered by.
+/// A record serialised canonically but for its index, with what its bundle row and the
+/// access log's index keep of it.
 #[derive(Debug, Clone)]
 pub struct PreparedRecord {
     /// The canonical text up to and including `"index":`.
@@ -301,9 +299,6 @@ pub struct PreparedRecord {
     pub(super) ts_micros: i64,
     pub(super) kind: Kind,
     pub(super) user_id: Option<String>,
-    pub(super) recipient: Option<String>,
-    pub(super) purpose: Option<String>,
-    pub(super) bank: Option<String>,
 }
 
 impl PreparedRecord {

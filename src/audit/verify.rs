@@ -13,8 +13,8 @@
 //!   before it are proven by that checkpoint; which later record changed cannot be told
 //!   from a root alone.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::io::BufRead;
 
 use base64::Engine as _;
@@ -24,17 +24,18 @@ use diesel::prelude::*;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use super::bundle::{self, BundleRow, StoredBundle};
 use super::primitives::{
     CompactRange, EMPTY_ROOT, Hash, NoteError, NoteVerifier, canonicalize, leaf_hash,
 };
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH, decode, load_tile, tile_slot};
-use crate::db::schema::{audit_checkpoints, audit_records, audit_tiles, audit_tree_head};
+use crate::db::schema::{audit_checkpoints, audit_tiles, audit_tree_head};
 use crate::db::{DbConnection, DbError, to_i64};
 
 mod offline;
 
-/// Records read per query while verifying online.
-pub const VERIFY_PAGE: i64 = 10_000;
+/// Bundles (of up to 1,024 records) read per query while verifying online.
+pub const VERIFY_BUNDLES: i64 = 16;
 
 /// How often [`verify_offline`] reports progress, in lines (at the end of the batch that
 /// passes each multiple).
@@ -160,7 +161,7 @@ pub fn checkpoint_origin(note: &str) -> Option<&str> {
 /// Runs in one read-only transaction (REPEATABLE READ on PostgreSQL; SQLite's WAL gives a
 /// snapshot), so a gateway appending meanwhile is neither seen half-way nor blocked. Do not
 /// call it inside another transaction. `progress(done, total)` is called after each page of
-/// [`VERIFY_PAGE`] records.
+/// [`VERIFY_BUNDLES`] bundles.
 pub fn verify_online(
     conn: &mut DbConnection,
     verifier: &NoteVerifier,
@@ -193,17 +194,108 @@ impl Bad {
     }
 }
 
-/// One record row as stored.
-type RecordRow = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-);
+/// What a bundle's records hold, to compare with what its row claims.
+struct Seen {
+    kinds: i64,
+    ts_min: i64,
+    ts_max: i64,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            kinds: 0,
+            ts_min: i64::MAX,
+            ts_max: i64::MIN,
+        }
+    }
+}
+
+impl Seen {
+    fn add(&mut self, kind: i64, ts: i64) {
+        self.kinds |= kind;
+        self.ts_min = self.ts_min.min(ts);
+        self.ts_max = self.ts_max.max(ts);
+    }
+
+    /// Compares with the bundle's row.
+    fn matches(&self, stored: &StoredBundle) -> Result<(), Bad> {
+        let first = stored.first;
+        if self.kinds != stored.kinds
+            || self.ts_min != stored.ts_min
+            || self.ts_max != stored.ts_max
+        {
+            return Err(Bad::at(
+                first,
+                format!(
+                    "the kinds or time range stored for the bundle of records from {first} differ from its records"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The access log's index as the records say it should be, one epoch at a time.
+#[derive(Default)]
+struct UserIndex {
+    /// The epoch being collected and its expected `(user_id, idx)` entries.
+    current: Option<(u64, BTreeSet<(String, u64)>)>,
+    /// The last epoch compared.
+    last_epoch: Option<u64>,
+}
+
+impl UserIndex {
+    fn add(&mut self, user: Option<&str>, index: u64) {
+        let epoch = index / bundle::USER_EPOCH;
+        let entries = match &mut self.current {
+            Some((e, entries)) if *e == epoch => entries,
+            _ => {
+                // `finish_before` runs at each bundle's end, so a new epoch starts here.
+                self.current = Some((epoch, BTreeSet::new()));
+                match &mut self.current {
+                    Some((_, entries)) => entries,
+                    None => return,
+                }
+            }
+        };
+        if let Some(user) = user {
+            entries.insert((user.to_string(), index));
+        }
+    }
+
+    /// Compares the epochs that end at or before record `next` with the stored index.
+    fn finish_before(
+        &mut self,
+        conn: &mut DbConnection,
+        next: u64,
+    ) -> Result<Result<(), Bad>, DbError> {
+        let Some((epoch, _)) = &self.current else {
+            return Ok(Ok(()));
+        };
+        let epoch = *epoch;
+        if next != u64::MAX && next < (epoch + 1) * bundle::USER_EPOCH {
+            return Ok(Ok(()));
+        }
+        let Some((_, expected)) = self.current.take() else {
+            return Ok(Ok(()));
+        };
+        self.last_epoch = Some(epoch);
+        let stored: BTreeSet<(String, u64)> =
+            bundle::user_entries(conn, epoch)?.into_iter().collect();
+        let first_difference = expected
+            .symmetric_difference(&stored)
+            .map(|(_, index)| *index)
+            .min();
+        Ok(match first_difference {
+            None => Ok(()),
+            Some(index) => Err(Bad::at(
+                index,
+                format!("the access log's index entry of record {index} differs from the records"),
+            )),
+        })
+    }
+}
 
 /// The state of an online verification.
 struct OnlineWalk<'v> {
@@ -214,6 +306,8 @@ struct OnlineWalk<'v> {
     proven: u64,
     /// Hash tiles of levels 1 and up, the one in use per level: `level -> (index, hashes)`.
     upper_tiles: HashMap<u32, (u64, Vec<Hash>)>,
+    /// The access log's index, checked epoch by epoch.
+    users: UserIndex,
 }
 
 impl<'v> OnlineWalk<'v> {
@@ -224,6 +318,7 @@ impl<'v> OnlineWalk<'v> {
             checkpoints_verified: 0,
             proven: 0,
             upper_tiles: HashMap::new(),
+            users: UserIndex::default(),
         }
     }
 
@@ -266,37 +361,75 @@ impl<'v> OnlineWalk<'v> {
         }
         loop {
             let next = self.range.size();
-            let rows: Vec<RecordRow> = audit_records::table
-                .filter(audit_records::idx.ge(to_i64(next)?))
-                .order(audit_records::idx.asc())
-                .limit(VERIFY_PAGE)
-                .select((
-                    audit_records::idx,
-                    audit_records::ts,
-                    audit_records::kind,
-                    audit_records::user_id,
-                    audit_records::recipient,
-                    audit_records::purpose,
-                    audit_records::bank,
-                    audit_records::record,
-                ))
-                .load(conn)?;
-            let Some(last) = rows.last() else {
+            let rows = bundle::rows_from(conn, next, VERIFY_BUNDLES)?;
+            let Some(last_first) = rows.last().map(BundleRow::first).transpose()? else {
                 break;
             };
-            let leaf_tiles = load_leaf_tiles(conn, next, last.0)?;
-            for row in &rows {
+            let leaf_tiles = load_leaf_tiles(conn, next, last_first + bundle::MAX_BUNDLE as u64)?;
+            for row in rows {
+                let first = row.first()?;
                 let index = self.range.size();
-                if let Err(bad) = self.check_row(conn, row, index, head.size(), &leaf_tiles)? {
-                    return Ok(Err(bad));
+                if first > index {
+                    return Ok(Err(Bad::at(index, format!("record {index} is missing"))));
                 }
-                while let Some(checkpoint) = checkpoints.next_if(|c| c.size == index + 1) {
-                    if let Err(bad) = self.check_checkpoint(&checkpoint) {
+                if first < index {
+                    return Ok(Err(Bad::at(
+                        first,
+                        format!("records from {first} are stored twice"),
+                    )));
+                }
+                let stored = match row.decode() {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        return Ok(Err(Bad::at(
+                            first,
+                            format!("the bundle of records from {first} is unreadable: {e}"),
+                        )));
+                    }
+                };
+                let lines = stored.lines().count() as u64;
+                if lines != stored.count {
+                    let at = first + lines.min(stored.count);
+                    return Ok(Err(Bad::at(
+                        at,
+                        format!(
+                            "the bundle of records from {first} counts {} records but holds {lines}",
+                            stored.count
+                        ),
+                    )));
+                }
+                let mut seen = Seen::default();
+                for (index, line) in stored.lines() {
+                    if let Err(bad) =
+                        self.check_record(conn, line, index, head.size(), &leaf_tiles, &mut seen)?
+                    {
                         return Ok(Err(bad));
                     }
+                    while let Some(checkpoint) = checkpoints.next_if(|c| c.size == index + 1) {
+                        if let Err(bad) = self.check_checkpoint(&checkpoint) {
+                            return Ok(Err(bad));
+                        }
+                    }
+                }
+                if let Err(bad) = seen.matches(&stored) {
+                    return Ok(Err(bad));
+                }
+                if let Err(bad) = self.users.finish_before(conn, stored.end())? {
+                    return Ok(Err(bad));
                 }
             }
             progress(self.range.size(), head.size());
+        }
+        if let Err(bad) = self.users.finish_before(conn, u64::MAX)? {
+            return Ok(Err(bad));
+        }
+        let stray = bundle::user_entries_after(conn, self.users.last_epoch)?;
+        if stray > 0 {
+            let stored = self.range.size();
+            return Ok(Err(Bad::at(
+                stored,
+                format!("the access log's index lists {stray} records beyond the log's {stored}"),
+            )));
         }
         let stored = self.range.size();
         if let Some(checkpoint) = checkpoints.next() {
@@ -327,57 +460,42 @@ impl<'v> OnlineWalk<'v> {
         Ok(Ok(()))
     }
 
-    /// Checks record `index` and appends its leaf.
-    fn check_row(
+    /// Checks record `index` (a line of its bundle) and appends its leaf.
+    fn check_record(
         &mut self,
         conn: &mut DbConnection,
-        row: &RecordRow,
+        text: &[u8],
         index: u64,
         head_size: u64,
         leaf_tiles: &[(u64, Vec<Hash>)],
+        seen: &mut Seen,
     ) -> Result<Result<(), Bad>, DbError> {
-        let (idx, ts, kind, user_id, recipient, purpose, bank, text) = row;
-        let idx = u64::try_from(*idx).unwrap_or(u64::MAX);
-        if idx != index {
-            return Ok(Err(Bad::at(index, format!("record {index} is missing"))));
-        }
         if index >= head_size {
             return Ok(Err(Bad::at(
                 index,
                 format!("record {index} lies beyond the tree head of {head_size} records"),
             )));
         }
-        let record = match check_leaf_text(text.as_bytes(), index) {
+        let record = match check_leaf_text(text, index) {
             Ok(record) => record,
             Err(problem) => return Ok(Err(Bad::at(index, problem))),
         };
-        let columns = [
-            ("kind", Some(kind.as_str())),
-            ("user_id", user_id.as_deref()),
-            ("recipient", recipient.as_deref()),
-            ("purpose", purpose.as_deref()),
-            ("bank", bank.as_deref()),
-        ];
-        for (member, column) in columns {
-            if record.get(member).and_then(Value::as_str) != column {
-                return Ok(Err(Bad::at(
-                    index,
-                    format!("the `{member}` column of record {index} differs from the record"),
-                )));
-            }
-        }
-        let ts_member = record
+        let kind = record.get("kind").and_then(Value::as_str);
+        let ts = record
             .get("ts")
             .and_then(Value::as_str)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.timestamp_micros());
-        if ts_member != Some(*ts) {
+        let (Some(kind), Some(ts)) = (kind.map(bundle::kind_bit_named), ts) else {
             return Ok(Err(Bad::at(
                 index,
-                format!("the `ts` column of record {index} differs from the record"),
+                format!("record {index} has no valid `kind` or `ts`"),
             )));
-        }
-        let leaf = leaf_hash(text.as_bytes());
+        };
+        seen.add(kind, ts);
+        let user = record.get("user_id").and_then(Value::as_str);
+        self.users.add(user, index);
+        let leaf = leaf_hash(text);
         let stored = leaf_tiles
             .iter()
             .find(|(tile, _)| *tile == index / TILE_WIDTH)
@@ -502,10 +620,10 @@ fn load_checkpoints(conn: &mut DbConnection) -> Result<Vec<StoredCheckpoint>, Db
 fn load_leaf_tiles(
     conn: &mut DbConnection,
     first: u64,
-    last: i64,
+    last: u64,
 ) -> Result<Vec<(u64, Vec<Hash>)>, DbError> {
     let first_tile = to_i64(first / TILE_WIDTH)?;
-    let last_tile = last.max(0) / to_i64(TILE_WIDTH)?;
+    let last_tile = to_i64(last / TILE_WIDTH)?;
     let rows: Vec<(i64, Vec<u8>)> = audit_tiles::table
         .filter(audit_tiles::level.eq(0))
         .filter(audit_tiles::idx.between(first_tile, last_tile))
@@ -833,14 +951,65 @@ mod tests {
         assert_eq!(report.first_bad_index, Some(256), "{report:?}");
     }
 
+    /// Changes the row of the bundle starting at `first`.
+    fn tamper_bundle(conn: &mut DbConnection, first: i64, change: &str) {
+        let changed = diesel::sql_query(format!(
+            "UPDATE audit_bundles SET {change} WHERE first_idx = {first}"
+        ))
+        .execute(conn)
+        .unwrap();
+        assert_eq!(changed, 1);
+    }
+
     #[test]
-    fn a_changed_timestamp_column_is_found_at_its_record() {
+    fn a_bundle_whose_time_range_or_kinds_differ_from_its_records_is_found_at_its_first_record() {
+        // Bundles of 50 records: [0, 50), [50, 100), [100, 120).
+        for change in [
+            "ts_min = ts_min + 1",
+            "ts_max = ts_max - 1",
+            "kinds = kinds | 2",
+            "kinds = 0",
+        ] {
+            let (_dir, mut conn) = stored_log(120, 100);
+            assert!(verify_stored(&mut conn).ok);
+            tamper_bundle(&mut conn, 50, change);
+            let report = verify_stored(&mut conn);
+            assert_eq!(report.first_bad_index, Some(50), "{change}: {report:?}");
+        }
+    }
+
+    #[test]
+    fn a_bundle_that_does_not_decode_or_miscounts_is_found() {
         let (_dir, mut conn) = stored_log(120, 100);
-        diesel::update(audit_records::table.filter(audit_records::idx.eq(77)))
-            .set(audit_records::ts.eq(0))
+        tamper_bundle(&mut conn, 50, "records = X'00'");
+        let report = verify_stored(&mut conn);
+        assert_eq!(report.first_bad_index, Some(50), "{report:?}");
+        assert!(report.problem.unwrap().contains("unreadable"));
+
+        let (_dir, mut conn) = stored_log(120, 100);
+        tamper_bundle(&mut conn, 50, "count = 49");
+        let report = verify_stored(&mut conn);
+        assert!(!report.ok);
+        assert_eq!(report.first_bad_index, Some(99), "{report:?}");
+    }
+
+    #[test]
+    fn an_access_log_entry_the_records_do_not_have_is_found() {
+        let (_dir, mut conn) = stored_log(120, 100);
+        diesel::sql_query("INSERT INTO audit_by_user (epoch, user_id, idx) VALUES (0, 'u-1', 77)")
             .execute(&mut conn)
             .unwrap();
-        assert_eq!(verify_stored(&mut conn).first_bad_index, Some(77));
+        let report = verify_stored(&mut conn);
+        assert_eq!(report.first_bad_index, Some(77), "{report:?}");
+
+        let (_dir, mut conn) = stored_log(120, 100);
+        diesel::sql_query(
+            "INSERT INTO audit_by_user (epoch, user_id, idx) VALUES (5, 'u-1', 20480)",
+        )
+        .execute(&mut conn)
+        .unwrap();
+        let report = verify_stored(&mut conn);
+        assert_eq!(report.first_bad_index, Some(120), "{report:?}");
     }
 
     #[test]

@@ -4,19 +4,16 @@
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use diesel::prelude::*;
-
 use super::{Failure, resolve_config};
 use crate::audit::{
     CheckpointSigner, VerifyReport, checkpoint_origin, parse_verifier, read_head, verify_offline,
     verify_online,
 };
 use crate::config::Config;
-use crate::db::schema::audit_records;
 use crate::db::{Backend, DbConnection, Target};
 
-/// Records read per query while exporting.
-const EXPORT_PAGE: i64 = 10_000;
+/// Bundles (of up to 1,024 records) read per query while exporting.
+const EXPORT_BUNDLES: i64 = 16;
 /// Progress on a terminal: one `\r` update per this many records.
 const TERMINAL_PROGRESS_EVERY: u64 = 100_000;
 /// Progress when stderr is not a terminal (a log file): one line per this many records, so
@@ -110,25 +107,27 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
     let mut next = args.from.unwrap_or(0);
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     while next < end {
-        let rows: Vec<(i64, String)> = audit_records::table
-            .filter(audit_records::idx.ge(to_i64(next)?))
-            .filter(audit_records::idx.lt(to_i64(end)?))
-            .order(audit_records::idx.asc())
-            .limit(EXPORT_PAGE)
-            .select((audit_records::idx, audit_records::record))
-            .load(&mut conn)
-            .map_err(|e| Failure::Work(format!("cannot read the audit log: {e}")))?;
-        let Some((last, _)) = rows.last() else {
+        let bundles =
+            crate::audit::bundle::load_from(&mut conn, next, Default::default(), EXPORT_BUNDLES)
+                .map_err(|e| Failure::Work(format!("cannot read the audit log: {e}")))?;
+        if bundles.is_empty() {
             break;
-        };
-        next = u64::try_from(*last).map_or(end, |last| last + 1);
-        for (_, record) in &rows {
-            let written = out
-                .write_all(record.as_bytes())
-                .and_then(|()| out.write_all(b"\n"));
-            if let Err(e) = written {
-                return stdout_closed(e);
+        }
+        for stored in &bundles {
+            for (index, line) in stored.lines() {
+                if index < next {
+                    continue;
+                }
+                if index >= end {
+                    break;
+                }
+                let written = out.write_all(line).and_then(|()| out.write_all(b"\n"));
+                if let Err(e) = written {
+                    return stdout_closed(e);
+                }
+                next = index + 1;
             }
+            next = next.max(stored.end().min(end));
         }
     }
     out.flush().or_else(stdout_closed)
@@ -247,10 +246,6 @@ fn connect(config: &Config) -> Result<DbConnection, Failure> {
 fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
     std::fs::read_to_string(path)
         .map_err(|e| Failure::Usage(format!("cannot read the {what} `{}`: {e}", path.display())))
-}
-
-fn to_i64(value: u64) -> Result<i64, Failure> {
-    i64::try_from(value).map_err(|_| Failure::Usage(format!("index `{value}` is out of range")))
 }
 
 /// A progress line on stderr: rewritten in place on a terminal, a line per million records

@@ -114,24 +114,34 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// The audit log, one insert-only row per record.
-    audit_records (idx) {
-        /// Dense 0-based leaf index.
+    /// The audit log: insert-only bundles of consecutive records (see `audit::bundle`).
+    audit_bundles (first_idx) {
+        /// Dense 0-based leaf index of the bundle's first record.
+        first_idx -> BigInt,
+        /// Records in the bundle.
+        count -> Integer,
+        /// Smallest `ts` of its records (Unix microseconds).
+        ts_min -> BigInt,
+        /// Largest `ts` of its records.
+        ts_max -> BigInt,
+        /// Bit set of its records' kinds (`audit::bundle::kind_bit`).
+        kinds -> BigInt,
+        /// 0: NDJSON as is; 1: LZ4 block of NDJSON.
+        encoding -> SmallInt,
+        /// The records' RFC 8785 canonical JSON, one per line: the leaf inputs.
+        records -> Binary,
+    }
+}
+
+diesel::table! {
+    /// Which records are about which user (the access log's index).
+    audit_by_user (epoch, user_id, idx) {
+        /// `idx / 4096`: keeps one commit's entries together.
+        epoch -> BigInt,
+        /// The record's `user_id`.
+        user_id -> Text,
+        /// The record's index.
         idx -> BigInt,
-        /// Unix microseconds.
-        ts -> BigInt,
-        /// Record kind.
-        kind -> Text,
-        /// User the record is about, for the access log.
-        user_id -> Nullable<Text>,
-        /// Recipient, for filtering.
-        recipient -> Nullable<Text>,
-        /// Purpose, for filtering.
-        purpose -> Nullable<Text>,
-        /// Bank, for filtering.
-        bank -> Nullable<Text>,
-        /// RFC 8785 canonical JSON: the leaf input.
-        record -> Text,
     }
 }
 
@@ -182,7 +192,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     consent_history,
     outbox_events,
-    audit_records,
+    audit_bundles,
+    audit_by_user,
     audit_tiles,
     audit_tree_head,
     audit_checkpoints,

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{
     ALL_FIELDS, Options, TestApp, problem, spawn_app, spawn_app_with, transaction,
 };
+use crate::stored_log::{edit_record, nth_of_kind, stored_count};
 
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut hasher = Sha256::new();
@@ -474,7 +475,7 @@ async fn two_gateway_nodes_appending_to_one_database_keep_indexes_dense() {
     for (position, record) in records.iter().enumerate() {
         assert_eq!(record["index"], position as u64);
     }
-    let count = app.count_sql("SELECT COUNT(*) AS n FROM audit_records");
+    let count = stored_count(&mut app.database.connect());
     let size = app.count_sql("SELECT size AS n FROM audit_tree_head");
     assert_eq!(count, size);
     second.stop().await;
@@ -496,10 +497,14 @@ async fn online_verify_is_ok_then_finds_a_record_edited_behind_the_gateways_back
     );
     let size = report["size"].as_u64().unwrap();
     assert!(size >= 6);
-    let victim = app.count_sql("SELECT MIN(idx) AS n FROM audit_records WHERE kind = 'release'");
-    app.execute_sql(&format!(
-        "UPDATE audit_records SET record = REPLACE(record, 'transaction.card_last4', 'transaction.card_last5') WHERE idx = {victim}"
-    ));
+    let mut conn = app.database.connect();
+    let victim = nth_of_kind(&mut conn, "release", 0);
+    edit_record(
+        &mut conn,
+        victim,
+        "transaction.card_last4",
+        "transaction.card_last5",
+    );
     let report = app.audit_json("/v1/audit/verify").await;
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["first_bad_index"], victim, "{report}");

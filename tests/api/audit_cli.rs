@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use consentgate::audit::primitives::{Checkpoint, NoteSigner};
 use consentgate::db::DbConnection;
-use consentgate::db::schema::{audit_checkpoints, audit_records, audit_tiles, audit_tree_head};
+use consentgate::db::schema::{audit_by_user, audit_checkpoints, audit_tiles, audit_tree_head};
 use consentgate::pki::Ed25519Key;
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 use crate::helpers::{
     ALL_FIELDS, Served, TestDatabase, consentgate, transaction, write_fresh_config,
 };
+use crate::stored_log::{edit_record, nth_of_kind, rewrite_records, stored_records};
 
 type Hash = [u8; 32];
 
@@ -127,11 +128,11 @@ impl Log {
 
     /// Every stored record text, by index.
     fn records(&self) -> Vec<String> {
-        audit_records::table
-            .order(audit_records::idx.asc())
-            .select(audit_records::record)
-            .load(&mut self.conn())
-            .unwrap()
+        let records = stored_records(&mut self.conn());
+        for (position, (index, _)) in records.iter().enumerate() {
+            assert_eq!(*index, position as u64);
+        }
+        records.into_iter().map(|(_, text)| text).collect()
     }
 
     /// `(size, note)` of every checkpoint, smallest first.
@@ -319,31 +320,6 @@ fn set_tree_head(conn: &mut DbConnection, leaves: &[Hash]) {
         .unwrap();
 }
 
-/// Replaces `from` with `to` in the stored text of record `index`.
-fn edit_record(conn: &mut DbConnection, index: i64, from: &str, to: &str) {
-    let text: String = audit_records::table
-        .filter(audit_records::idx.eq(index))
-        .select(audit_records::record)
-        .first(conn)
-        .unwrap();
-    assert!(text.contains(from), "{text}");
-    diesel::update(audit_records::table.filter(audit_records::idx.eq(index)))
-        .set(audit_records::record.eq(text.replacen(from, to, 1)))
-        .execute(conn)
-        .unwrap();
-}
-
-/// The index of the `n`-th record of `kind`.
-fn nth_of_kind(conn: &mut DbConnection, kind: &str, n: i64) -> i64 {
-    audit_records::table
-        .filter(audit_records::kind.eq(kind))
-        .order(audit_records::idx.asc())
-        .offset(n)
-        .select(audit_records::idx)
-        .first(conn)
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_untouched_log_verifies_online_and_offline_and_an_independent_tool_gets_its_root() {
     let log = Log::build().await;
@@ -466,12 +442,13 @@ async fn a_record_edited_in_the_database_is_found_at_its_index() {
     edit_record(&mut conn, index, "\"releasee\":", "\"released\":");
     assert_eq!(log.verify_online().status.code(), Some(0));
 
-    // A filter column the API reads (`user_id` for the access log) must match its record.
+    // The access log's index, which the API reads, must match the records.
     let other = nth_of_kind(&mut conn, "consent.granted", 1);
-    diesel::update(audit_records::table.filter(audit_records::idx.eq(other)))
-        .set(audit_records::user_id.eq("u-9"))
+    let moved = diesel::update(audit_by_user::table.filter(audit_by_user::idx.eq(other)))
+        .set(audit_by_user::user_id.eq("u-9"))
         .execute(&mut conn)
         .unwrap();
+    assert_eq!(moved, 1);
     assert_fails_at(&log.verify_online(), other as u64);
 }
 
@@ -479,9 +456,7 @@ async fn a_record_edited_in_the_database_is_found_at_its_index() {
 async fn a_record_deleted_from_the_middle_is_found_as_a_gap() {
     let log = Log::build().await;
     let mut conn = log.conn();
-    diesel::delete(audit_records::table.filter(audit_records::idx.eq(6)))
-        .execute(&mut conn)
-        .unwrap();
+    rewrite_records(&mut conn, |index, text| (index != 6).then_some(text));
     let output = log.verify_online();
     assert_fails_at(&output, 6);
     assert!(stdout(&output).contains("missing"), "{}", stdout(&output));
@@ -493,9 +468,7 @@ async fn deleting_the_last_records_is_found_even_with_the_tree_head_rewound() {
     let mut conn = log.conn();
     let (kept, size) = log.keep_latest_checkpoint("kept.txt");
     let cut = size - 3;
-    diesel::delete(audit_records::table.filter(audit_records::idx.ge(cut as i64)))
-        .execute(&mut conn)
-        .unwrap();
+    rewrite_records(&mut conn, |index, text| (index < cut).then_some(text));
     assert_fails_at(&log.verify_online(), cut);
 
     // Rewinding the tree head to the records left does not help: a signed checkpoint
@@ -536,10 +509,13 @@ async fn a_log_rewritten_and_re_signed_with_another_key_is_found() {
         "\"transaction.card_last5\"",
         1,
     );
-    diesel::update(audit_records::table.filter(audit_records::idx.eq(index)))
-        .set(audit_records::record.eq(&records[index as usize]))
-        .execute(&mut conn)
-        .unwrap();
+    rewrite_records(&mut conn, |i, text| {
+        Some(if i == index as u64 {
+            records[index as usize].clone()
+        } else {
+            text
+        })
+    });
     let attacker = Ed25519Key::generate();
     rewrite_tree(&mut conn, &records, &attacker);
 

@@ -11,6 +11,7 @@ use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, spawn_app_with, transaction};
+use crate::stored_log::{stored_of_kind, stored_records};
 
 /// How long any wait may last before the test fails.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -212,28 +213,16 @@ async fn release_one(app: &TestApp) -> String {
     events[0].clone()
 }
 
-#[derive(diesel::QueryableByName)]
-struct AuditRow {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    idx: i64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    record: String,
-}
-
 /// The audit records that name `event_id`, in index order.
 fn audit_of(app: &TestApp, event_id: &str) -> Vec<Value> {
-    let mut conn = app.database.connect();
-    let rows: Vec<AuditRow> = diesel::sql_query(format!(
-        "SELECT idx, record FROM audit_records WHERE record LIKE '%\"event_id\":\"{event_id}\"%' ORDER BY idx"
-    ))
-    .load(&mut conn)
-    .unwrap();
-    rows.into_iter()
-        .map(|row| {
-            let record: Value = serde_json::from_str(&row.record).unwrap();
-            assert_eq!(record["index"], row.idx);
+    stored_records(&mut app.database.connect())
+        .into_iter()
+        .map(|(index, text)| {
+            let record: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(record["index"], index);
             record
         })
+        .filter(|record| record["event_id"] == event_id)
         .collect()
 }
 
@@ -510,14 +499,12 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     assert_matches_published_schema(&notice.json);
     chrono::DateTime::parse_from_rfc3339(notice.json["created_at"].as_str().unwrap()).unwrap();
     let revoked_record = {
-        let mut conn = app.database.connect();
-        let rows: Vec<AuditRow> = diesel::sql_query(format!(
-            "SELECT idx, record FROM audit_records WHERE kind = 'consent.revoked' AND record LIKE '%{consent_id}%'"
-        ))
-        .load(&mut conn)
-        .unwrap();
+        let rows: Vec<Value> = stored_of_kind(&mut app.database.connect(), "consent.revoked")
+            .into_iter()
+            .filter(|record| record["consent_id"] == consent_id)
+            .collect();
         assert_eq!(rows.len(), 1);
-        rows[0].idx
+        rows[0]["index"].as_i64().unwrap()
     };
     assert_eq!(
         notice.json,
@@ -733,7 +720,7 @@ async fn two_gateways_on_one_database_send_each_event_once() {
     ids.dedup();
     assert_eq!(ids.len(), 120);
     assert_eq!(
-        app.count_sql("SELECT COUNT(*) AS n FROM audit_records WHERE kind = 'delivery.succeeded'"),
+        stored_of_kind(&mut app.database.connect(), "delivery.succeeded").len(),
         120
     );
     second.stop().await;

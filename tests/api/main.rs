@@ -23,4 +23,5 @@ mod policy_cli;
 mod releases;
 mod schema;
 mod service;
+mod stored_log;
 mod tls;
