@@ -486,7 +486,118 @@ pub fn write(
 
 #[cfg(test)]
 mod tests {
+    use diesel::Connection as _;
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    use diesel_migrations::MigrationHarness as _;
+
     use super::*;
+    use crate::audit::{Appender, AuditRecord, CheckpointSigner, read_head, verify_online};
+    use crate::db::{DbConnection, Target};
+
+    fn sqlite(dir: &tempfile::TempDir, name: &str) -> (String, DbConnection) {
+        let path = dir.path().join(name);
+        let target = Target::parse(&format!("sqlite://{}", path.display())).unwrap();
+        (path.display().to_string(), target.connect().unwrap())
+    }
+
+    /// Every stored `(index, text)`.
+    fn all_records(conn: &mut DbConnection) -> Vec<(u64, String)> {
+        let size = read_head(conn, false).unwrap().size();
+        let indexes: Vec<u64> = (0..size).collect();
+        load_records(conn, &indexes).unwrap()
+    }
+
+    #[test]
+    fn migration_000006_moves_a_row_per_record_log_into_bundles_that_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signer = CheckpointSigner::new("consentgate/unit", key, 100).unwrap();
+        // A log written by this version, to take records, tiles and checkpoints from.
+        let (source_path, mut source) = sqlite(&dir, "source.db");
+        let DbConnection::Sqlite(raw) = &mut source else {
+            unreachable!()
+        };
+        raw.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
+            .unwrap();
+        for start in (0..300u64).step_by(120) {
+            source
+                .transaction(|conn| {
+                    let mut appender = Appender::default();
+                    for n in start..(start + 120).min(300) {
+                        let kind = if n % 3 == 0 {
+                            Kind::Release
+                        } else {
+                            Kind::Ingest
+                        };
+                        let mut record = AuditRecord::new(kind, "bank:bank-a").bank("bank-a");
+                        if n % 4 != 0 {
+                            record = record.user(format!("u-{}", n % 5));
+                        }
+                        appender.append(conn, record)?;
+                    }
+                    appender.finish(conn, &signer).map(|_| ())
+                })
+                .unwrap();
+        }
+        let records = all_records(&mut source);
+        assert_eq!(records.len(), 300);
+
+        // The same log as the migrations before 000006 stored it: a row per record.
+        let (_, mut old) = sqlite(&dir, "old.db");
+        let DbConnection::Sqlite(raw) = &mut old else {
+            unreachable!()
+        };
+        for _ in 0..5 {
+            raw.run_next_migration(crate::db::SQLITE_MIGRATIONS)
+                .unwrap();
+        }
+        for (index, text) in &records {
+            let members = Members::of(text.as_bytes()).unwrap();
+            diesel::sql_query(
+                "INSERT INTO audit_records (idx, ts, kind, user_id, recipient, purpose, bank, record) VALUES (?, ?, ?, ?, NULL, NULL, ?, ?)",
+            )
+            .bind::<BigInt, _>(*index as i64)
+            .bind::<BigInt, _>(members.ts_micros().unwrap())
+            .bind::<Text, _>(members.kind.as_ref())
+            .bind::<Nullable<Text>, _>(members.user_id.as_deref())
+            .bind::<Nullable<Text>, _>(members.bank.as_deref())
+            .bind::<Text, _>(text)
+            .execute(raw)
+            .unwrap();
+        }
+        diesel::sql_query(format!("ATTACH DATABASE '{source_path}' AS source"))
+            .execute(raw)
+            .unwrap();
+        for sql in [
+            "INSERT INTO audit_tiles SELECT * FROM source.audit_tiles",
+            "INSERT INTO audit_checkpoints SELECT * FROM source.audit_checkpoints",
+            "DELETE FROM audit_tree_head",
+            "INSERT INTO audit_tree_head SELECT * FROM source.audit_tree_head",
+            "DETACH DATABASE source",
+        ] {
+            diesel::sql_query(sql).execute(raw).unwrap();
+        }
+
+        raw.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
+            .unwrap();
+        let report = verify_online(&mut old, &signer.verifier(), &mut |_, _| {}).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.size, 300);
+        let checkpoints: i64 = crate::db::schema::audit_checkpoints::table
+            .count()
+            .get_result(&mut old)
+            .unwrap();
+        assert!(checkpoints >= 2);
+        assert_eq!(report.checkpoints_verified, checkpoints as u64);
+        assert_eq!(all_records(&mut old), records);
+        let mine = |conn: &mut DbConnection| user_indexes(conn, "u-2", None, 300, 1_000, false);
+        let expected: Vec<u64> = (0..300)
+            .rev()
+            .filter(|n| n % 4 != 0 && n % 5 == 2)
+            .collect();
+        assert_eq!(mine(&mut old).unwrap(), expected);
+        assert_eq!(mine(&mut source).unwrap(), expected);
+    }
 
     #[test]
     fn encoded_text_decodes_to_itself() {

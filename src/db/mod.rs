@@ -19,7 +19,7 @@ pub use wal::{WalCheckpointer, writer_settings};
 
 use crate::config::DatabaseConfig;
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Rows per multi-row INSERT statement (well under both backends' bind-parameter limits).
