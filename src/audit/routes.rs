@@ -28,14 +28,14 @@ const DEFAULT_PAGE: u32 = 100;
 /// Most access-log items per page.
 const MAX_ACCESS_LOG_PAGE: u32 = 500;
 
-/// Records the auditor's query, then runs `read` on a pooled connection.
-async fn audited<T: Send + 'static>(
+/// Records the auditor's call (`audit.query`: route and query string) before anything
+/// else, so a call refused for a bad parameter is on the record too (CONTRACT §9: every
+/// auditor call is audited). Returns once the record is committed.
+async fn record_query(
     auditor: &Auditor,
     req: &HttpRequest,
     writer: &Writer,
-    database: web::Data<Database>,
-    read: impl FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<(), ApiError> {
     let record = AuditRecord::new(
         Kind::AuditQuery,
         format!("auditor:{}", auditor.principal.subject),
@@ -45,11 +45,51 @@ async fn audited<T: Send + 'static>(
         "query": req.query_string(),
     }));
     writer.submit(RecordAudit(vec![record])).await?;
+    Ok(())
+}
+
+/// Runs `read` on a pooled connection.
+async fn read<T: Send + 'static>(
+    database: web::Data<Database>,
+    read: impl FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+) -> Result<T, ApiError> {
     Ok(web::block(move || {
         let mut conn = database.get()?;
         read(&mut conn)
     })
     .await??)
+}
+
+/// Stored records as JSON values; one that does not parse is a 500 (it was stored by the
+/// gateway itself), never a silent `null`.
+fn parsed(rows: &[(u64, String)]) -> Result<Vec<Value>, DbError> {
+    rows.iter()
+        .map(|(index, text)| {
+            serde_json::from_str(text)
+                .map_err(|e| DbError::Corrupt(format!("audit record {index} does not parse: {e}")))
+        })
+        .collect()
+}
+
+/// The query string as `Q`: a repeated or mistyped parameter is a 400 naming it.
+fn parse_query<Q: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<Q, ApiError> {
+    web::Query::<Q>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|err| {
+            let message = err.to_string();
+            // serde names the parameter between backticks (`duplicate field `limit``); the
+            // names are the query structs' own, never the client's text.
+            let named = message
+                .split('`')
+                .nth(1)
+                .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            ApiError::BadRequest(match named {
+                Some(name) => format!(
+                    "the query string is malformed: parameter `{name}` is repeated or malformed"
+                ),
+                None => "the query string is malformed".to_string(),
+            })
+        })
 }
 
 #[derive(Deserialize)]
@@ -69,11 +109,11 @@ pub struct RecordsQuery {
 pub async fn records(
     auditor: Auditor,
     req: HttpRequest,
-    query: web::Query<RecordsQuery>,
     writer: web::Data<Writer>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    record_query(&auditor, &req, &writer).await?;
+    let query: RecordsQuery = parse_query(&req)?;
     let filter = RecordFilter {
         after_index: number(query.after_index.as_deref(), "after_index")?,
         limit: page_size(query.limit.as_deref(), "limit", DEFAULT_PAGE, MAX_PAGE)?,
@@ -90,16 +130,12 @@ pub async fn records(
         since: instant(query.since.as_deref(), "since")?,
         until: instant(query.until.as_deref(), "until")?,
     };
-    let page = audited(&auditor, &req, &writer, database, move |conn| {
+    let page = read(database, move |conn| {
         let end = queries::tree_size(conn)?;
         queries::records(conn, &filter, end)
     })
     .await?;
-    let records: Vec<Value> = page
-        .records
-        .iter()
-        .map(|(_, text)| serde_json::from_str(text).unwrap_or(Value::Null))
-        .collect();
+    let records = parsed(&page.records)?;
     let mut body = serde_json::Map::new();
     body.insert("records".to_string(), Value::Array(records));
     if let Some(next) = page.next_after_index {
@@ -115,14 +151,8 @@ pub async fn checkpoint(
     writer: web::Data<Writer>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let latest = audited(
-        &auditor,
-        &req,
-        &writer,
-        database,
-        queries::latest_checkpoint,
-    )
-    .await?;
+    record_query(&auditor, &req, &writer).await?;
+    let latest = read(database, queries::latest_checkpoint).await?;
     match latest {
         Some((_, note)) => Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
@@ -142,12 +172,13 @@ pub struct CheckpointsQuery {
 pub async fn checkpoints(
     auditor: Auditor,
     req: HttpRequest,
-    query: web::Query<CheckpointsQuery>,
     writer: web::Data<Writer>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
+    record_query(&auditor, &req, &writer).await?;
+    let query: CheckpointsQuery = parse_query(&req)?;
     let after = number(query.after_size.as_deref(), "after_size")?.unwrap_or(0);
-    let list = audited(&auditor, &req, &writer, database, move |conn| {
+    let list = read(database, move |conn| {
         queries::checkpoints(conn, after, i64::from(MAX_PAGE))
     })
     .await?;
@@ -168,38 +199,31 @@ pub struct InclusionQuery {
 pub async fn inclusion(
     auditor: Auditor,
     req: HttpRequest,
-    query: web::Query<InclusionQuery>,
     writer: web::Data<Writer>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
+    record_query(&auditor, &req, &writer).await?;
+    let query: InclusionQuery = parse_query(&req)?;
     let index = required_number(query.index.as_deref(), "index")?;
     let size = required_number(query.size.as_deref(), "size")?;
     if index >= size {
         return Err(bad_parameter("index", "must be less than `size`"));
     }
-    proof(
-        &auditor,
-        &req,
-        &writer,
-        database,
-        (size, "size"),
-        move |conn| queries::inclusion(conn, index, size),
-    )
+    proof(database, (size, "size"), move |conn| {
+        queries::inclusion(conn, index, size)
+    })
     .await
 }
 
-/// Records the auditor's query and answers `{"hashes": [...]}` with the proof `make` reads,
+/// Answers `{"hashes": [...]}` with the proof `make` reads,
 /// if the committed tree has at least `size` leaves; otherwise 422 naming the parameter
 /// that gave `size`.
 async fn proof(
-    auditor: &Auditor,
-    req: &HttpRequest,
-    writer: &Writer,
     database: web::Data<Database>,
     (size, name): (u64, &str),
     make: impl FnOnce(&mut DbConnection) -> Result<Vec<Hash>, DbError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let hashes = audited(auditor, req, writer, database, move |conn| {
+    let hashes = read(database, move |conn| {
         if size > queries::tree_size(conn)? {
             return Ok(None);
         }
@@ -220,16 +244,17 @@ pub struct ConsistencyQuery {
 pub async fn consistency(
     auditor: Auditor,
     req: HttpRequest,
-    query: web::Query<ConsistencyQuery>,
     writer: web::Data<Writer>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
+    record_query(&auditor, &req, &writer).await?;
+    let query: ConsistencyQuery = parse_query(&req)?;
     let from = required_number(query.from.as_deref(), "from")?;
     let to = required_number(query.to.as_deref(), "to")?;
     if from > to {
         return Err(bad_parameter("from", "must not exceed `to`"));
     }
-    proof(&auditor, &req, &writer, database, (to, "to"), move |conn| {
+    proof(database, (to, "to"), move |conn| {
         queries::consistency(conn, from, to)
     })
     .await
@@ -246,14 +271,15 @@ pub struct PeriodQuery {
 pub async fn purposes_report(
     auditor: Auditor,
     req: HttpRequest,
-    query: web::Query<PeriodQuery>,
     writer: web::Data<Writer>,
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
 ) -> Result<HttpResponse, ApiError> {
+    record_query(&auditor, &req, &writer).await?;
+    let query: PeriodQuery = parse_query(&req)?;
     let since = instant(query.since.as_deref(), "since")?;
     let until = instant(query.until.as_deref(), "until")?;
-    let counts = audited(&auditor, &req, &writer, database, move |conn| {
+    let counts = read(database, move |conn| {
         queries::purpose_counts(conn, since, until)
     })
     .await?;
@@ -296,8 +322,9 @@ pub async fn verify(
     database: web::Data<Database>,
     signer: web::Data<CheckpointSigner>,
 ) -> Result<HttpResponse, ApiError> {
+    record_query(&auditor, &req, &writer).await?;
     let verifier = signer.verifier();
-    let report = audited(&auditor, &req, &writer, database, move |conn| {
+    let report = read(database, move |conn| {
         super::verify_online(conn, &verifier, &mut |_, _| {})
     })
     .await?;
@@ -344,10 +371,7 @@ pub async fn access_log(
     let (rows, statuses) = web::block(move || -> Result<_, DbError> {
         let mut conn = database.get()?;
         let rows = queries::user_records(&mut conn, &user_id, before, limit)?;
-        let records: Vec<Value> = rows
-            .iter()
-            .map(|(_, text)| serde_json::from_str(text).unwrap_or(Value::Null))
-            .collect();
+        let records = parsed(&rows)?;
         let event_ids: Vec<&str> = records
             .iter()
             .filter_map(|r| r["event_id"].as_str())

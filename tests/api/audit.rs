@@ -524,6 +524,10 @@ async fn malformed_or_out_of_range_query_parameters_are_problems_not_500s() {
         !body["detail"].as_str().unwrap().contains("duplicate field"),
         "{body}"
     );
+    assert!(
+        body["detail"].as_str().unwrap().contains("`limit`"),
+        "names the parameter: {body}"
+    );
     let body = problem(
         app.audit_get("/v1/audit/records?after_index=9223372036854775808")
             .await,
@@ -532,6 +536,19 @@ async fn malformed_or_out_of_range_query_parameters_are_problems_not_500s() {
     )
     .await;
     assert_eq!(body["errors"][0]["pointer"], "#/query/after_index");
+    // Refused calls are auditor calls too: each is on the record (CONTRACT §9).
+    let queries = app.audit_json("/v1/audit/records?kind=audit.query").await;
+    let logged: Vec<&str> = queries["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"]["query"].as_str().unwrap())
+        .collect();
+    assert!(logged.contains(&"limit=1&limit=2"), "{logged:?}");
+    assert!(
+        logged.contains(&"after_index=9223372036854775808"),
+        "{logged:?}"
+    );
     problem(
         app.get_as("u-1", "/v1/me/proof/9223372036854775808").await,
         404,
