@@ -7,7 +7,7 @@ use super::model::Consent;
 use super::request::GrantRequest;
 use crate::audit::{AuditRecord, Kind};
 use crate::db::schema::{consent_history, consents, outbox_events};
-use crate::db::{DbConnection, DbError};
+use crate::db::{DbConnection, DbError, to_i64};
 use crate::delivery::outbox;
 use crate::time::{micros, now_micros};
 use crate::writer::{Tx, WriteJob};
@@ -179,24 +179,22 @@ fn queue_revoked_event(
     due: i64,
     audit_index: u64,
 ) -> Result<(), DbError> {
-    diesel::insert_into(outbox_events::table)
-        .values((
-            outbox_events::event_id.eq(uuid::Uuid::now_v7().to_string()),
-            outbox_events::recipient_id.eq(&consent.recipient_id),
-            outbox_events::event_type.eq(outbox::CONSENT_REVOKED),
-            outbox_events::consent_id.eq(&consent.id),
-            outbox_events::user_id.eq(&consent.user_id),
-            outbox_events::bank_id.eq(&consent.bank_id),
-            outbox_events::purpose.eq(None::<String>),
-            outbox_events::created_at.eq(now),
-            outbox_events::data.eq("{}"),
-            outbox_events::status.eq(outbox::PENDING),
-            outbox_events::attempts.eq(0),
-            outbox_events::next_attempt_at.eq(due),
-            outbox_events::audit_index.eq(i64::try_from(audit_index).ok()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let notice = outbox::NewEvent {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        recipient_id: consent.recipient_id.clone(),
+        event_type: outbox::CONSENT_REVOKED,
+        consent_id: consent.id.clone(),
+        user_id: consent.user_id.clone(),
+        bank_id: consent.bank_id.clone(),
+        purpose: None,
+        created_at: now,
+        data: "{}".to_string(),
+        status: outbox::PENDING,
+        attempts: 0,
+        next_attempt_at: due,
+        audit_index: Some(to_i64(audit_index)?),
+    };
+    outbox::queue(conn, &[notice])
 }
 
 fn record_history(

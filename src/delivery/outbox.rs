@@ -54,6 +54,49 @@ pub const CONSENT_REVOKED: &str = "consent.revoked";
 /// writer is slower than this, the event may be claimed again and sent twice (at-least-once).
 pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
+/// A new outbox row. Release events (ingest) and revocation notices (consents) are both
+/// queued through it, so the two cannot drift apart.
+#[derive(Debug, diesel::Insertable)]
+#[diesel(table_name = outbox_events)]
+pub struct NewEvent {
+    /// UUIDv7, the webhook's `event_id`.
+    pub event_id: String,
+    /// Who receives it.
+    pub recipient_id: String,
+    /// The webhook's `type`.
+    pub event_type: &'static str,
+    /// The consent it was released under or revokes.
+    pub consent_id: String,
+    /// Whose data.
+    pub user_id: String,
+    /// The pushing bank.
+    pub bank_id: String,
+    /// The purpose (none for a revocation notice).
+    pub purpose: Option<String>,
+    /// Unix microseconds.
+    pub created_at: i64,
+    /// The released members, as JSON.
+    pub data: String,
+    /// [`PENDING`] when queued.
+    pub status: &'static str,
+    /// 0 when queued.
+    pub attempts: i32,
+    /// When it is first due.
+    pub next_attempt_at: i64,
+    /// The audit index of the record it carries (set after the audit append).
+    pub audit_index: Option<i64>,
+}
+
+/// Inserts `events` in the caller's transaction.
+pub fn queue(conn: &mut DbConnection, events: &[NewEvent]) -> Result<(), DbError> {
+    for chunk in events.chunks(crate::db::INSERT_CHUNK) {
+        crate::on_backend!(conn, |c| diesel::insert_into(outbox_events::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
 /// An outbox row as the worker sends it.
 /// Fields in the order `ClaimDue` selects them.
 #[derive(Debug, Clone, Queryable)]

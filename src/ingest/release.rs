@@ -11,14 +11,12 @@
 
 use std::collections::HashMap;
 
-use diesel::RunQueryDsl as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditRecord, Kind, PreparedRecord};
 use crate::consent::{Consent, Lock, Withheld, active_for_users};
-use crate::db::schema::outbox_events;
-use crate::db::{DbConnection, DbError, INSERT_CHUNK};
+use crate::db::{DbConnection, DbError};
 use crate::delivery::outbox;
 use crate::domain::{Balance, BalanceField, Transaction, TransactionField};
 use crate::policy::{ConsentView, PolicyEngine, RecordKind, WithholdReason};
@@ -150,24 +148,6 @@ struct InForce {
     fields: Vec<String>,
 }
 
-#[derive(diesel::Insertable)]
-#[diesel(table_name = outbox_events)]
-struct NewEvent {
-    event_id: String,
-    recipient_id: String,
-    event_type: &'static str,
-    consent_id: String,
-    user_id: String,
-    bank_id: String,
-    purpose: Option<String>,
-    created_at: i64,
-    data: String,
-    status: &'static str,
-    attempts: i32,
-    next_attempt_at: i64,
-    audit_index: Option<i64>,
-}
-
 /// What the decisions of a batch depend on: the policy version and every member of the
 /// active consents read that a decision reads. A plan made outside the transaction is used
 /// only if the transaction reads the same basis; otherwise it is made again inside.
@@ -203,7 +183,7 @@ impl Basis {
 /// release the `202` reports.
 struct Planned {
     audit: PreparedRecord,
-    event: Option<(NewEvent, Release)>,
+    event: Option<(outbox::NewEvent, Release)>,
     stats: DecisionStats,
 }
 
@@ -346,7 +326,7 @@ fn plan<R: Releasable>(
                         .event(event_id.clone())
                         .fields(released.clone(), withheld.clone()),
                 )?;
-                let event = NewEvent {
+                let event = outbox::NewEvent {
                     event_id: event_id.clone(),
                     recipient_id: consent.recipient_id.clone(),
                     event_type: R::EVENT_TYPE,
@@ -438,17 +418,14 @@ pub fn queue<R: Releasable>(
         all.push(releases);
     }
     let conn = tx.conn();
-    for chunk in events.chunks(INSERT_CHUNK) {
-        crate::on_backend!(conn, |c| diesel::insert_into(outbox_events::table)
-            .values(chunk)
-            .execute(c))?;
-    }
+    outbox::queue(conn, &events)?;
     Ok((all, stats))
 }
 
 #[cfg(test)]
 mod tests {
     //! The plan check against the real writer, on a real SQLite file.
+    use diesel::RunQueryDsl as _;
     use std::sync::Arc;
     use std::sync::atomic::AtomicU64;
 
