@@ -122,8 +122,9 @@ impl StoredBundle {
     }
 }
 
-/// A bundle row as stored.
-#[derive(Debug, Queryable)]
+/// A bundle row as stored (and as [`write`] inserts it).
+#[derive(Debug, Queryable, Insertable)]
+#[diesel(table_name = audit_bundles)]
 pub struct BundleRow {
     first_idx: i64,
     count: i32,
@@ -415,18 +416,6 @@ pub struct PendingRecord {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_bundles)]
-struct NewBundle {
-    first_idx: i64,
-    count: i32,
-    ts_min: i64,
-    ts_max: i64,
-    kinds: i64,
-    encoding: i16,
-    records: Vec<u8>,
-}
-
-#[derive(Insertable)]
 #[diesel(table_name = audit_by_user)]
 struct NewUserEntry<'a> {
     epoch: i64,
@@ -462,7 +451,7 @@ pub fn write(
             }
         }
         let (encoding, blob) = encode(&text);
-        let row = NewBundle {
+        let row = BundleRow {
             first_idx: to_i64(start)?,
             count: i32::try_from(chunk.len())
                 .map_err(|_| DbError::Corrupt("audit bundle too large".to_string()))?,

@@ -39,11 +39,19 @@ pub struct BankDirectory {
 }
 
 impl BankDirectory {
-    /// Indexes the configured banks by each of their pins.
+    /// Indexes the configured banks by each of their pins. Configuration loading already
+    /// refuses an invalid bank id; should one get here anyway, that bank is left out (its
+    /// certificates authenticate nobody: fail closed) and the omission is logged.
     pub fn new(banks: &[BankConfig]) -> Self {
         let by_pin = banks
             .iter()
-            .filter_map(|bank| BankId::parse(&bank.id).ok().map(|id| (bank, id)))
+            .filter_map(|bank| match BankId::parse(&bank.id) {
+                Ok(id) => Some((bank, id)),
+                Err(problem) => {
+                    tracing::error!(bank = %bank.id, %problem, "bank left out: its id is invalid");
+                    None
+                }
+            })
             .flat_map(|(bank, id)| {
                 bank.spki_sha256
                     .iter()

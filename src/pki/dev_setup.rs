@@ -139,9 +139,9 @@ fn bank_ids(banks: &[String]) -> Result<Vec<String>, PkiError> {
     let mut seen = HashSet::new();
     for id in banks {
         // The id becomes part of file names and goes into the TOML unescaped; this
-        // alphabet (the one the configuration accepts for bank ids) has no `/`, quote or
-        // backslash, so both are safe.
-        if !is_valid_id(id) {
+        // alphabet (the domain's id rule, which the configuration applies to bank ids) has
+        // no `/`, quote or backslash, so both are safe.
+        if crate::domain::BankId::parse(id).is_err() {
             return Err(PkiError::InvalidBankId(id.clone()));
         }
         if !seen.insert(id.as_str()) {
@@ -149,14 +149,6 @@ fn bank_ids(banks: &[String]) -> Result<Vec<String>, PkiError> {
         }
     }
     Ok(banks.to_vec())
-}
-
-/// The same rule as ids in the configuration and in bank payloads.
-fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// Every file name [`write_dev_setup`] writes, so they can all be checked first.
