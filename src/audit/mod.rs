@@ -112,3 +112,33 @@ pub fn denial(req: &actix_web::HttpRequest, actor: impl Into<String>, reason: &s
         "route": req.match_pattern().unwrap_or_else(|| req.path().chars().take(200).collect()),
     }))
 }
+
+/// A SQLite log for unit tests, written by the real appender: `records` records made by
+/// `make(n)`, in transactions of `per_commit`, with a checkpoint every `every` records.
+#[cfg(test)]
+pub(crate) fn test_log(
+    records: u64,
+    per_commit: u64,
+    every: u64,
+    make: impl Fn(u64) -> AuditRecord,
+) -> (tempfile::TempDir, crate::db::DbConnection) {
+    use diesel::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let target = crate::db::Target::parse(&url).unwrap();
+    crate::db::migrate(&target).unwrap();
+    let mut conn = target.connect().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let signer = CheckpointSigner::new("consentgate/unit", key, every).unwrap();
+    for start in (0..records).step_by(per_commit as usize) {
+        conn.transaction(|conn| {
+            let mut appender = Appender::default();
+            for n in start..(start + per_commit).min(records) {
+                appender.append(conn, make(n))?;
+            }
+            appender.finish(conn, &signer).map(|_| ())
+        })
+        .unwrap();
+    }
+    (dir, conn)
+}

@@ -378,41 +378,23 @@ pub fn purpose_counts(
 
 #[cfg(test)]
 mod tests {
-    use diesel::Connection as _;
-
     use super::*;
-    use crate::audit::{Appender, AuditRecord, CheckpointSigner};
+    use crate::audit::AuditRecord;
 
     /// A log of `records` records in transactions of 700 (bundles of up to 700): record `n`
     /// is about user `u-{n % 7}`, a release when `n % 10 == 3`, else an ingest.
     fn log(records: u64) -> (tempfile::TempDir, DbConnection) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-        let target = crate::db::Target::parse(&url).unwrap();
-        crate::db::migrate(&target).unwrap();
-        let mut conn = target.connect().unwrap();
-        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let signer = CheckpointSigner::new("consentgate/unit", key, 1_000).unwrap();
-        for start in (0..records).step_by(700) {
-            conn.transaction(|conn| {
-                let mut appender = Appender::default();
-                for n in start..(start + 700).min(records) {
-                    let kind = if n % 10 == 3 {
-                        Kind::Release
-                    } else {
-                        Kind::Ingest
-                    };
-                    let record = AuditRecord::new(kind, "bank:bank-a")
-                        .bank("bank-a")
-                        .user(format!("u-{}", n % 7))
-                        .detail(serde_json::json!({"n": n}));
-                    appender.append(conn, record)?;
-                }
-                appender.finish(conn, &signer).map(|_| ())
-            })
-            .unwrap();
-        }
-        (dir, conn)
+        crate::audit::test_log(records, 700, 1_000, |n| {
+            let kind = if n % 10 == 3 {
+                Kind::Release
+            } else {
+                Kind::Ingest
+            };
+            AuditRecord::new(kind, "bank:bank-a")
+                .bank("bank-a")
+                .user(format!("u-{}", n % 7))
+                .detail(serde_json::json!({"n": n}))
+        })
     }
 
     fn indexes(page: &RecordPage) -> Vec<u64> {

@@ -890,28 +890,12 @@ mod tests {
     /// A SQLite log of `records` ingest records appended by the real appender in
     /// transactions of 50, with a checkpoint every `every` records.
     fn stored_log(records: u64, every: u64) -> (tempfile::TempDir, DbConnection) {
-        use crate::audit::{Appender, AuditRecord, CheckpointSigner, Kind};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-        let target = crate::db::Target::parse(&url).unwrap();
-        crate::db::migrate(&target).unwrap();
-        let mut conn = target.connect().unwrap();
-        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let signer = CheckpointSigner::new("consentgate/unit", key, every).unwrap();
-        for start in (0..records).step_by(50) {
-            conn.transaction(|conn| {
-                let mut appender = Appender::default();
-                for n in start..(start + 50).min(records) {
-                    let record = AuditRecord::new(Kind::Ingest, "bank:bank-a")
-                        .bank("bank-a")
-                        .detail(serde_json::json!({"n": n}));
-                    appender.append(conn, record)?;
-                }
-                appender.finish(conn, &signer).map(|_| ())
-            })
-            .unwrap();
-        }
-        (dir, conn)
+        use crate::audit::{AuditRecord, Kind};
+        crate::audit::test_log(records, 50, every, |n| {
+            AuditRecord::new(Kind::Ingest, "bank:bank-a")
+                .bank("bank-a")
+                .detail(serde_json::json!({"n": n}))
+        })
     }
 
     fn verify_stored(conn: &mut DbConnection) -> VerifyReport {
