@@ -115,6 +115,27 @@ async fn busy_day(app: &TestApp) {
     app.settle_deliveries().await;
 }
 
+/// `value` with every UUID, RFC 3339 timestamp and policy hash string replaced by `""`.
+fn without_ids_and_times(value: Value) -> Value {
+    match value {
+        Value::String(s)
+            if uuid::Uuid::parse_str(&s).is_ok()
+                || chrono::DateTime::parse_from_rfc3339(&s).is_ok()
+                || s.starts_with("sha256:") =>
+        {
+            Value::String(String::new())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(without_ids_and_times).collect()),
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (k, without_ids_and_times(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 #[tokio::test]
 async fn every_decision_is_recorded_and_no_record_holds_a_released_value() {
     let app = spawn_app().await;
@@ -167,7 +188,8 @@ async fn every_decision_is_recorded_and_no_record_holds_a_released_value() {
             .iter()
             .all(|w| w["reason"] == "no_consent")
     );
-    let everything = serde_json::to_string(&records).unwrap();
+    // Random ids and microsecond timestamps can contain `4242` by chance: blank them first.
+    let everything = serde_json::to_string(&without_ids_and_times(json!(records))).unwrap();
     for value in ["Zyxwv", "987654321", "4242", "Oakland", "Blue Bottle"] {
         assert!(
             !everything.contains(value),
