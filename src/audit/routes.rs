@@ -75,21 +75,7 @@ fn parsed(rows: &[(u64, String)]) -> Result<Vec<Value>, DbError> {
 fn parse_query<Q: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<Q, ApiError> {
     web::Query::<Q>::from_query(req.query_string())
         .map(web::Query::into_inner)
-        .map_err(|err| {
-            let message = err.to_string();
-            // serde names the parameter between backticks (`duplicate field `limit``); the
-            // names are the query structs' own, never the client's text.
-            let named = message
-                .split('`')
-                .nth(1)
-                .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-            ApiError::BadRequest(match named {
-                Some(name) => format!(
-                    "the query string is malformed: parameter `{name}` is repeated or malformed"
-                ),
-                None => "the query string is malformed".to_string(),
-            })
-        })
+        .map_err(|err| crate::http::malformed_query(&err))
 }
 
 #[derive(Deserialize)]

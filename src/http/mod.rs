@@ -189,9 +189,29 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 /// A malformed query string (a repeated or mistyped parameter) is a 400 problem, never
 /// actix's plain-text answer with the deserializer's message.
 fn query_errors() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _| {
-        tracing::info!(error = %err, "malformed query string");
-        ApiError::BadRequest("the query string is malformed".to_string()).into()
+    web::QueryConfig::default().error_handler(|err, _| malformed_query(&err).into())
+}
+
+/// The 400 for a query string that does not deserialize, naming the parameter when serde
+/// does (`duplicate field `limit``). The name comes from the handler's own query struct,
+/// never from the client's text, and the deserializer's wording is not passed on.
+pub fn malformed_query(err: &impl std::fmt::Display) -> ApiError {
+    let message = err.to_string();
+    tracing::info!(error = %message, "malformed query string");
+    // Only these messages name a field of the struct; others (`unknown variant `x``) would
+    // quote the client's value.
+    let named = ["duplicate field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.split_once(prefix))
+        .and_then(|(_, rest)| rest.split('`').next())
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        });
+    ApiError::BadRequest(match named {
+        Some(name) => {
+            format!("the query string is malformed: parameter `{name}` is repeated or malformed")
+        }
+        None => "the query string is malformed".to_string(),
     })
 }
 
@@ -215,4 +235,41 @@ fn get_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
     web::resource(path)
         .route(route)
         .default_service(only("GET"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)] // read by serde only
+    struct Query {
+        limit: Option<String>,
+        mode: Option<Mode>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Fast,
+    }
+
+    fn detail(query: &str) -> String {
+        let err = web::Query::<Query>::from_query(query).unwrap_err();
+        match malformed_query(&err) {
+            ApiError::BadRequest(detail) => detail,
+            other => panic!("not a 400: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_named_and_a_client_value_is_never_echoed() {
+        assert_eq!(
+            detail("limit=1&limit=2"),
+            "the query string is malformed: parameter `limit` is repeated or malformed"
+        );
+        let unknown = detail("mode=sneaky_value");
+        assert!(!unknown.contains("sneaky_value"), "{unknown}");
+        assert_eq!(unknown, "the query string is malformed");
+    }
 }
