@@ -236,7 +236,8 @@ impl Seen {
     }
 }
 
-/// The access log's index as the records say it should be, one epoch at a time.
+/// The access log's index as the records say it should be, one epoch at a time (an epoch
+/// may start in the middle of a bundle).
 #[derive(Default)]
 struct UserIndex {
     /// The epoch being collected and its expected `(user_id, idx)` entries.
@@ -246,38 +247,30 @@ struct UserIndex {
 }
 
 impl UserIndex {
-    fn add(&mut self, user: Option<&str>, index: u64) {
+    /// Adds record `index`'s entry, first comparing the previous epoch if `index` starts a
+    /// new one.
+    fn add(
+        &mut self,
+        conn: &mut DbConnection,
+        user: Option<&str>,
+        index: u64,
+    ) -> Result<Result<(), Bad>, DbError> {
         let epoch = index / bundle::USER_EPOCH;
-        let entries = match &mut self.current {
-            Some((e, entries)) if *e == epoch => entries,
-            _ => {
-                // `finish_before` runs at each bundle's end, so a new epoch starts here.
-                self.current = Some((epoch, BTreeSet::new()));
-                match &mut self.current {
-                    Some((_, entries)) => entries,
-                    None => return,
-                }
+        if self.current.as_ref().is_some_and(|(e, _)| *e != epoch) {
+            if let Err(bad) = self.finish(conn)? {
+                return Ok(Err(bad));
             }
-        };
+        }
+        let (_, entries) = self.current.get_or_insert_with(|| (epoch, BTreeSet::new()));
         if let Some(user) = user {
             entries.insert((user.to_string(), index));
         }
+        Ok(Ok(()))
     }
 
-    /// Compares the epochs that end at or before record `next` with the stored index.
-    fn finish_before(
-        &mut self,
-        conn: &mut DbConnection,
-        next: u64,
-    ) -> Result<Result<(), Bad>, DbError> {
-        let Some((epoch, _)) = &self.current else {
-            return Ok(Ok(()));
-        };
-        let epoch = *epoch;
-        if next != u64::MAX && next < (epoch + 1) * bundle::USER_EPOCH {
-            return Ok(Ok(()));
-        }
-        let Some((_, expected)) = self.current.take() else {
+    /// Compares the epoch being collected with the stored index.
+    fn finish(&mut self, conn: &mut DbConnection) -> Result<Result<(), Bad>, DbError> {
+        let Some((epoch, expected)) = self.current.take() else {
             return Ok(Ok(()));
         };
         self.last_epoch = Some(epoch);
@@ -414,13 +407,10 @@ impl<'v> OnlineWalk<'v> {
                 if let Err(bad) = seen.matches(&stored) {
                     return Ok(Err(bad));
                 }
-                if let Err(bad) = self.users.finish_before(conn, stored.end())? {
-                    return Ok(Err(bad));
-                }
             }
             progress(self.range.size(), head.size());
         }
-        if let Err(bad) = self.users.finish_before(conn, u64::MAX)? {
+        if let Err(bad) = self.users.finish(conn)? {
             return Ok(Err(bad));
         }
         let stray = bundle::user_entries_after(conn, self.users.last_epoch)?;
@@ -494,7 +484,9 @@ impl<'v> OnlineWalk<'v> {
         };
         seen.add(kind, ts);
         let user = record.get("user_id").and_then(Value::as_str);
-        self.users.add(user, index);
+        if let Err(bad) = self.users.add(conn, user, index)? {
+            return Ok(Err(bad));
+        }
         let leaf = leaf_hash(text);
         let stored = leaf_tiles
             .iter()
@@ -980,6 +972,14 @@ mod tests {
     #[test]
     fn an_access_log_entry_the_records_do_not_have_is_found() {
         let (_dir, mut conn) = stored_log(120, 100);
+        diesel::sql_query("INSERT INTO audit_by_user (epoch, user_id, idx) VALUES (0, 'u-1', 77)")
+            .execute(&mut conn)
+            .unwrap();
+        let report = verify_stored(&mut conn);
+        assert_eq!(report.first_bad_index, Some(77), "{report:?}");
+
+        // An epoch that ends inside a bundle ([4050, 4100) here) is compared too.
+        let (_dir, mut conn) = stored_log(4_200, 1_000);
         diesel::sql_query("INSERT INTO audit_by_user (epoch, user_id, idx) VALUES (0, 'u-1', 77)")
             .execute(&mut conn)
             .unwrap();
