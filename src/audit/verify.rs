@@ -256,10 +256,10 @@ impl UserIndex {
         index: u64,
     ) -> Result<Result<(), Bad>, DbError> {
         let epoch = index / bundle::USER_EPOCH;
-        if self.current.as_ref().is_some_and(|(e, _)| *e != epoch) {
-            if let Err(bad) = self.finish(conn)? {
-                return Ok(Err(bad));
-            }
+        if self.current.as_ref().is_some_and(|(e, _)| *e != epoch)
+            && let Err(bad) = self.finish(conn)?
+        {
+            return Ok(Err(bad));
         }
         let (_, entries) = self.current.get_or_insert_with(|| (epoch, BTreeSet::new()));
         if let Some(user) = user {
