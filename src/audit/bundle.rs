@@ -94,7 +94,9 @@ pub struct StoredBundle {
     /// Kinds it claims ([`kind_bit`]).
     pub kinds: i64,
     /// Its records, one per line, each followed by `\n`.
-    pub text: Vec<u8>,
+    text: Vec<u8>,
+    /// `(start, end)` of each line in `text`, found once when decoded.
+    spans: Vec<(usize, usize)>,
 }
 
 impl StoredBundle {
@@ -103,27 +105,46 @@ impl StoredBundle {
         self.first.saturating_add(self.count)
     }
 
+    /// Lines actually held (`verify` compares them with `count`).
+    pub fn held(&self) -> u64 {
+        self.spans.len() as u64
+    }
+
     /// `(index, line)` of each record, numbered from `first`. A bundle whose lines do not
     /// match `count` is caught by `verify`; readers number what is there.
     pub fn lines(&self) -> impl Iterator<Item = (u64, &[u8])> {
-        self.text
-            .strip_suffix(b"\n")
-            .unwrap_or(&self.text)
-            .split(|b| *b == b'\n')
-            .filter(|_| !self.text.is_empty())
+        self.spans
+            .iter()
             .zip(self.first..)
-            .map(|(line, index)| (index, line))
+            .filter_map(|(&(start, end), index)| Some((index, self.text.get(start..end)?)))
     }
 
     /// The line of record `index`, if this bundle holds it.
     pub fn line(&self, index: u64) -> Option<&[u8]> {
-        let skip = usize::try_from(index.checked_sub(self.first)?).ok()?;
-        self.lines().nth(skip).map(|(_, line)| line)
+        let position = usize::try_from(index.checked_sub(self.first)?).ok()?;
+        let &(start, end) = self.spans.get(position)?;
+        self.text.get(start..end)
     }
 }
 
+/// `(start, end)` of each `\n`-terminated line of `text` (a last line without `\n` counts).
+fn line_spans(text: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    for (at, byte) in text.iter().enumerate() {
+        if *byte == b'\n' {
+            spans.push((start, at));
+            start = at + 1;
+        }
+    }
+    if start < text.len() {
+        spans.push((start, text.len()));
+    }
+    spans
+}
+
 /// A bundle row as stored (and as [`write`] inserts it).
-#[derive(Debug, Queryable, Insertable)]
+#[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_bundles)]
 pub struct BundleRow {
     first_idx: i64,
@@ -141,8 +162,16 @@ impl BundleRow {
         to_u64(self.first_idx)
     }
 
+    /// Index one past its last record, as its `count` claims.
+    pub fn end(&self) -> Result<u64, DbError> {
+        Ok(self
+            .first()?
+            .saturating_add(u64::try_from(self.count).unwrap_or(0)))
+    }
+
     /// Decodes its records.
     pub fn decode(self) -> Result<StoredBundle, DbError> {
+        let text = decode(self.encoding, &self.records)?;
         Ok(StoredBundle {
             first: to_u64(self.first_idx)?,
             count: u64::try_from(self.count).map_err(|_| {
@@ -151,31 +180,11 @@ impl BundleRow {
             ts_min: self.ts_min,
             ts_max: self.ts_max,
             kinds: self.kinds,
-            text: decode(self.encoding, &self.records)?,
+            spans: line_spans(&text),
+            text,
         })
     }
 }
-
-/// The columns of [`BundleRow`].
-type BundleColumns = (
-    audit_bundles::first_idx,
-    audit_bundles::count,
-    audit_bundles::ts_min,
-    audit_bundles::ts_max,
-    audit_bundles::kinds,
-    audit_bundles::encoding,
-    audit_bundles::records,
-);
-
-const BUNDLE_COLUMNS: BundleColumns = (
-    audit_bundles::first_idx,
-    audit_bundles::count,
-    audit_bundles::ts_min,
-    audit_bundles::ts_max,
-    audit_bundles::kinds,
-    audit_bundles::encoding,
-    audit_bundles::records,
-);
 
 /// Up to `limit` bundle rows starting at or after `first`, ascending, as stored.
 pub fn rows_from(
@@ -187,7 +196,7 @@ pub fn rows_from(
         .filter(audit_bundles::first_idx.ge(to_i64(first)?))
         .order(audit_bundles::first_idx.asc())
         .limit(limit)
-        .select(BUNDLE_COLUMNS)
+        .select(BundleRow::as_select())
         .load(conn)?)
 }
 
@@ -227,7 +236,7 @@ pub fn load_from(
         .filter(audit_bundles::first_idx.ge(start))
         .order(audit_bundles::first_idx.asc())
         .limit(limit)
-        .select(BUNDLE_COLUMNS)
+        .select(BundleRow::as_select())
         .into_boxed();
     if filter.kinds != 0 {
         query = query.filter(
@@ -609,13 +618,15 @@ mod tests {
 
     #[test]
     fn lines_are_numbered_from_the_first_index() {
+        let text = b"a\nb\nc\n".to_vec();
         let bundle = StoredBundle {
             first: 10,
             count: 3,
             ts_min: 0,
             ts_max: 0,
             kinds: 0,
-            text: b"a\nb\nc\n".to_vec(),
+            spans: line_spans(&text),
+            text,
         };
         let lines: Vec<(u64, &[u8])> = bundle.lines().collect();
         assert_eq!(lines, vec![(10, &b"a"[..]), (11, b"b"), (12, b"c")]);

@@ -355,10 +355,10 @@ impl<'v> OnlineWalk<'v> {
         loop {
             let next = self.range.size();
             let rows = bundle::rows_from(conn, next, VERIFY_BUNDLES)?;
-            let Some(last_first) = rows.last().map(BundleRow::first).transpose()? else {
+            let Some(end) = rows.last().map(BundleRow::end).transpose()? else {
                 break;
             };
-            let leaf_tiles = load_leaf_tiles(conn, next, last_first + bundle::MAX_BUNDLE as u64)?;
+            let leaf_tiles = load_leaf_tiles(conn, next, end.saturating_sub(1))?;
             for row in rows {
                 let first = row.first()?;
                 let index = self.range.size();
@@ -380,7 +380,7 @@ impl<'v> OnlineWalk<'v> {
                         )));
                     }
                 };
-                let lines = stored.lines().count() as u64;
+                let lines = stored.held();
                 if lines != stored.count {
                     let at = first + lines.min(stored.count);
                     return Ok(Err(Bad::at(
