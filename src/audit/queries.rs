@@ -326,11 +326,13 @@ pub fn consistency(conn: &mut DbConnection, from: u64, to: u64) -> Result<Vec<Ha
 pub type PurposeCount = (String, Option<String>, Option<String>, i64);
 
 /// Counts of `(kind, purpose, recipient)` of releases and denials between `since` and `until`,
-/// read from every bundle that may hold one.
+/// read from every bundle that may hold one, below the tree size `end` (the log as it was
+/// when the query began: a busy writer cannot keep the scan chasing the tail).
 pub fn purpose_counts(
     conn: &mut DbConnection,
     since: Option<i64>,
     until: Option<i64>,
+    end: u64,
 ) -> Result<Vec<PurposeCount>, DbError> {
     let wanted = bundle::BundleFilter {
         kinds: bundle::kind_bit(Kind::Release) | bundle::kind_bit(Kind::AccessDenied),
@@ -339,14 +341,14 @@ pub fn purpose_counts(
     };
     let mut counts: BTreeMap<(String, Option<String>, Option<String>), i64> = BTreeMap::new();
     let mut next = 0;
-    loop {
+    while next < end {
         let bundles = bundle::load_from(conn, next, wanted, SCAN_BUNDLES)?;
         let Some(last) = bundles.last() else {
             break;
         };
         next = last.end().max(next.saturating_add(1));
         for stored in &bundles {
-            for (_, line) in stored.lines() {
+            for (_, line) in stored.lines().take_while(|(index, _)| *index < end) {
                 let members = bundle::Members::of(line)?;
                 if members.kind != Kind::Release.as_str()
                     && members.kind != Kind::AccessDenied.as_str()
@@ -533,9 +535,12 @@ mod tests {
     #[test]
     fn the_purposes_report_counts_releases_from_the_records() {
         let (_dir, mut conn) = log(2_000);
-        let counts = purpose_counts(&mut conn, None, None).unwrap();
+        let counts = purpose_counts(&mut conn, None, None, 2_000).unwrap();
         assert_eq!(counts, vec![("release".to_string(), None, None, 200)]);
-        let none = purpose_counts(&mut conn, Some(i64::MAX - 1), None).unwrap();
+        // The log as it was: records at or past `end` are not counted.
+        let counts = purpose_counts(&mut conn, None, None, 1_000).unwrap();
+        assert_eq!(counts, vec![("release".to_string(), None, None, 100)]);
+        let none = purpose_counts(&mut conn, Some(i64::MAX - 1), None, 2_000).unwrap();
         assert!(none.is_empty());
     }
 }

@@ -266,7 +266,8 @@ pub async fn purposes_report(
     let since = instant(query.since.as_deref(), "since")?;
     let until = instant(query.until.as_deref(), "until")?;
     let counts = read(database, move |conn| {
-        queries::purpose_counts(conn, since, until)
+        let end = queries::tree_size(conn)?;
+        queries::purpose_counts(conn, since, until, end)
     })
     .await?;
     let mut by_purpose: BTreeMap<String, i64> = BTreeMap::new();
