@@ -20,3 +20,10 @@ pub fn rfc3339(micros: i64) -> String {
 pub fn micros<Tz: chrono::TimeZone>(at: &DateTime<Tz>) -> i64 {
     at.timestamp_micros()
 }
+
+/// An RFC 3339 timestamp in Unix microseconds, if it is one.
+pub fn parse_micros(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_micros())
+}

@@ -319,9 +319,18 @@ impl Members<'_> {
 
     /// `ts` in Unix microseconds.
     pub fn ts_micros(&self) -> Option<i64> {
-        chrono::DateTime::parse_from_rfc3339(&self.ts)
-            .ok()
-            .map(|t| t.timestamp_micros())
+        crate::time::parse_micros(&self.ts)
+    }
+
+    /// Whether `ts` lies in `[since, until)` (either end open when absent).
+    pub fn in_period(&self, since: Option<i64>, until: Option<i64>) -> Result<bool, DbError> {
+        if since.is_none() && until.is_none() {
+            return Ok(true);
+        }
+        let ts = self
+            .ts_micros()
+            .ok_or_else(|| DbError::Corrupt("an audit record has no readable ts".to_string()))?;
+        Ok(since.is_none_or(|s| ts >= s) && until.is_none_or(|u| ts < u))
     }
 }
 

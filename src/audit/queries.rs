@@ -212,15 +212,7 @@ fn matches(filter: &RecordFilter, line: &[u8]) -> Result<bool, DbError> {
     {
         return Ok(false);
     }
-    if filter.since.is_some() || filter.until.is_some() {
-        let ts = members
-            .ts_micros()
-            .ok_or_else(|| DbError::Corrupt("an audit record has no readable ts".to_string()))?;
-        if filter.since.is_some_and(|s| ts < s) || filter.until.is_some_and(|u| ts >= u) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    members.in_period(filter.since, filter.until)
 }
 
 /// One record by index: `(its user_id, its canonical JSON)`.
@@ -355,13 +347,8 @@ pub fn purpose_counts(
                 {
                     continue;
                 }
-                if since.is_some() || until.is_some() {
-                    let ts = members.ts_micros().ok_or_else(|| {
-                        DbError::Corrupt("an audit record has no readable ts".to_string())
-                    })?;
-                    if since.is_some_and(|s| ts < s) || until.is_some_and(|u| ts >= u) {
-                        continue;
-                    }
+                if !members.in_period(since, until)? {
+                    continue;
                 }
                 let key = (
                     members.kind.into_owned(),

@@ -538,9 +538,8 @@ fn page_size(value: Option<&str>, name: &str, default: u32, max: u32) -> Result<
 fn instant(value: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
-            chrono::DateTime::parse_from_rfc3339(v)
-                .map(|t| t.timestamp_micros())
-                .map_err(|_| bad_parameter(name, "must be an RFC 3339 timestamp"))
+            crate::time::parse_micros(v)
+                .ok_or_else(|| bad_parameter(name, "must be an RFC 3339 timestamp"))
         })
         .transpose()
 }

@@ -474,8 +474,7 @@ impl<'v> OnlineWalk<'v> {
         let ts = record
             .get("ts")
             .and_then(Value::as_str)
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp_micros());
+            .and_then(crate::time::parse_micros);
         let (Some(kind), Some(ts)) = (kind.map(bundle::kind_bit_named), ts) else {
             return Ok(Err(Bad::at(
                 index,
