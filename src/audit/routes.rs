@@ -28,24 +28,48 @@ const DEFAULT_PAGE: u32 = 100;
 /// Most access-log items per page.
 const MAX_ACCESS_LOG_PAGE: u32 = 500;
 
-/// Records the auditor's call (`audit.query`: route and query string) before anything
-/// else, so a call refused for a bad parameter is on the record too (CONTRACT §9: every
-/// auditor call is audited). Returns once the record is committed.
-async fn record_query(
-    auditor: &Auditor,
-    req: &HttpRequest,
-    writer: &Writer,
-) -> Result<(), ApiError> {
-    let record = AuditRecord::new(
-        Kind::AuditQuery,
-        format!("auditor:{}", auditor.principal.subject),
-    )
-    .detail(json!({
-        "route": req.match_pattern().unwrap_or_default(),
-        "query": req.query_string(),
-    }));
-    writer.submit(RecordAudit(vec![record])).await?;
-    Ok(())
+/// An auditor's call, already on the record: extracting it authenticates the auditor,
+/// commits the `audit.query` record (route and query string), then parses the query string
+/// as `Q`. Recording comes before any parameter is checked, so a call refused for a bad
+/// parameter is audited too (CONTRACT §9: every auditor call is audited), and no auditor
+/// route can forget to record.
+pub struct AuditedCall<Q> {
+    /// The query parameters.
+    query: Q,
+}
+
+/// The query of a route that takes no parameters (any given are ignored).
+#[derive(Deserialize)]
+pub struct NoParameters {}
+
+impl<Q: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for AuditedCall<Q> {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let auditor = Auditor::from_request(&req, payload);
+        Box::pin(async move {
+            let auditor = auditor.await?;
+            let writer = req
+                .app_data::<web::Data<Writer>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("the writer is not configured"))?;
+            let record = AuditRecord::new(
+                Kind::AuditQuery,
+                format!("auditor:{}", auditor.principal.subject),
+            )
+            .detail(json!({
+                "route": req.match_pattern().unwrap_or_default(),
+                "query": req.query_string(),
+            }));
+            writer.submit(RecordAudit(vec![record])).await?;
+            let query = web::Query::<Q>::from_query(req.query_string())
+                .map_err(|err| crate::http::malformed_query(&err))?
+                .into_inner();
+            Ok(Self { query })
+        })
+    }
 }
 
 /// Runs `read` on a pooled connection.
@@ -71,13 +95,6 @@ fn parsed(rows: &[(u64, String)]) -> Result<Vec<Value>, DbError> {
         .collect()
 }
 
-/// The query string as `Q`: a repeated or mistyped parameter is a 400 naming it.
-fn parse_query<Q: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<Q, ApiError> {
-    web::Query::<Q>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .map_err(|err| crate::http::malformed_query(&err))
-}
-
 #[derive(Deserialize)]
 pub struct RecordsQuery {
     after_index: Option<String>,
@@ -93,13 +110,10 @@ pub struct RecordsQuery {
 
 /// `GET /v1/audit/records`.
 pub async fn records(
-    auditor: Auditor,
-    req: HttpRequest,
-    writer: web::Data<Writer>,
+    call: AuditedCall<RecordsQuery>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    record_query(&auditor, &req, &writer).await?;
-    let query: RecordsQuery = parse_query(&req)?;
+    let query = call.query;
     let filter = RecordFilter {
         after_index: number(query.after_index.as_deref(), "after_index")?,
         limit: page_size(query.limit.as_deref(), "limit", DEFAULT_PAGE, MAX_PAGE)?,
@@ -132,12 +146,9 @@ pub async fn records(
 
 /// `GET /v1/audit/checkpoint`: the latest signed note, as text.
 pub async fn checkpoint(
-    auditor: Auditor,
-    req: HttpRequest,
-    writer: web::Data<Writer>,
+    _call: AuditedCall<NoParameters>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    record_query(&auditor, &req, &writer).await?;
     let latest = read(database, queries::latest_checkpoint).await?;
     match latest {
         Some((_, note)) => Ok(HttpResponse::Ok()
@@ -156,13 +167,10 @@ pub struct CheckpointsQuery {
 
 /// `GET /v1/audit/checkpoints?after_size=`.
 pub async fn checkpoints(
-    auditor: Auditor,
-    req: HttpRequest,
-    writer: web::Data<Writer>,
+    call: AuditedCall<CheckpointsQuery>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    record_query(&auditor, &req, &writer).await?;
-    let query: CheckpointsQuery = parse_query(&req)?;
+    let query = call.query;
     let after = number(query.after_size.as_deref(), "after_size")?.unwrap_or(0);
     let list = read(database, move |conn| {
         queries::checkpoints(conn, after, i64::from(MAX_PAGE))
@@ -183,13 +191,10 @@ pub struct InclusionQuery {
 
 /// `GET /v1/audit/proof/inclusion?index=&size=`.
 pub async fn inclusion(
-    auditor: Auditor,
-    req: HttpRequest,
-    writer: web::Data<Writer>,
+    call: AuditedCall<InclusionQuery>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    record_query(&auditor, &req, &writer).await?;
-    let query: InclusionQuery = parse_query(&req)?;
+    let query = call.query;
     let index = required_number(query.index.as_deref(), "index")?;
     let size = required_number(query.size.as_deref(), "size")?;
     if index >= size {
@@ -228,13 +233,10 @@ pub struct ConsistencyQuery {
 
 /// `GET /v1/audit/proof/consistency?from=&to=`.
 pub async fn consistency(
-    auditor: Auditor,
-    req: HttpRequest,
-    writer: web::Data<Writer>,
+    call: AuditedCall<ConsistencyQuery>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    record_query(&auditor, &req, &writer).await?;
-    let query: ConsistencyQuery = parse_query(&req)?;
+    let query = call.query;
     let from = required_number(query.from.as_deref(), "from")?;
     let to = required_number(query.to.as_deref(), "to")?;
     if from > to {
@@ -255,14 +257,11 @@ pub struct PeriodQuery {
 /// `GET /v1/audit/reports/purposes`: releases by purpose and recipient, and prohibited-purpose
 /// releases and attempts, all computed from the records.
 pub async fn purposes_report(
-    auditor: Auditor,
-    req: HttpRequest,
-    writer: web::Data<Writer>,
+    call: AuditedCall<PeriodQuery>,
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
 ) -> Result<HttpResponse, ApiError> {
-    record_query(&auditor, &req, &writer).await?;
-    let query: PeriodQuery = parse_query(&req)?;
+    let query = call.query;
     let since = instant(query.since.as_deref(), "since")?;
     let until = instant(query.until.as_deref(), "until")?;
     let counts = read(database, move |conn| {
@@ -303,13 +302,10 @@ pub async fn purposes_report(
 /// `GET /v1/audit/verify`: recomputes every leaf and root from the stored records and checks
 /// every checkpoint's root and signature with the gateway's audit key.
 pub async fn verify(
-    auditor: Auditor,
-    req: HttpRequest,
-    writer: web::Data<Writer>,
+    _call: AuditedCall<NoParameters>,
     database: web::Data<Database>,
     signer: web::Data<CheckpointSigner>,
 ) -> Result<HttpResponse, ApiError> {
-    record_query(&auditor, &req, &writer).await?;
     let verifier = signer.verifier();
     let report = read(database, move |conn| {
         super::verify_online(conn, &verifier, &mut |_, _| {})
