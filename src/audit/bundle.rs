@@ -654,5 +654,15 @@ mod tests {
         assert_eq!(kind_bit_named("release"), 2);
         assert_eq!(kind_bit_named("policy.loaded"), 4096);
         assert_eq!(kind_bit_named("nothing"), 0);
+        // Read the migration itself rather than trust the comment above.
+        for migration in [
+            include_str!("../../migrations/sqlite/2026-11-24-000006_audit_bundles/up.sql"),
+            include_str!("../../migrations/postgres/2026-11-24-000006_audit_bundles/up.sql"),
+        ] {
+            for kind in ALL_KINDS {
+                let clause = format!("WHEN '{}' THEN {} ", kind.as_str(), kind_bit(kind));
+                assert!(migration.contains(&clause), "missing `{clause}`");
+            }
+        }
     }
 }
