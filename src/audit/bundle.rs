@@ -255,6 +255,43 @@ pub fn load_from(
     rows.into_iter().map(BundleRow::decode).collect()
 }
 
+/// Bundles read per query by [`walk`].
+const WALK_BUNDLES: i64 = 16;
+
+/// Calls `visit(index, line)` for each stored record in `[from, end)`, in index order, in
+/// the bundles that may match `filter` (others are skipped unopened), until `visit` says
+/// stop. The one loop behind the records scan, the purposes report and the export.
+pub fn walk<E: From<DbError>>(
+    conn: &mut DbConnection,
+    from: u64,
+    end: u64,
+    filter: BundleFilter,
+    mut visit: impl FnMut(u64, &[u8]) -> Result<std::ops::ControlFlow<()>, E>,
+) -> Result<(), E> {
+    let mut next = from;
+    while next < end {
+        let bundles = load_from(conn, next, filter, WALK_BUNDLES)?;
+        for stored in &bundles {
+            for (index, line) in stored.lines() {
+                if index < next {
+                    continue;
+                }
+                if index >= end {
+                    return Ok(());
+                }
+                if visit(index, line)?.is_break() {
+                    return Ok(());
+                }
+            }
+            next = next.max(stored.end());
+        }
+        if bundles.len() < WALK_BUNDLES as usize {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// The bundle holding record `index`, if one does.
 pub fn load_containing(
     conn: &mut DbConnection,

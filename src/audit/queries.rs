@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use super::bundle;
 use super::primitives::{Hash, consistency_proof, inclusion_proof};
@@ -55,8 +56,6 @@ pub fn tree_size(conn: &mut DbConnection) -> Result<u64, DbError> {
 /// found with `next_after_index` where it stopped (a rare filter over a large log would
 /// otherwise read the whole log in one request).
 pub const SCAN_BUDGET: u64 = 65_536;
-/// Bundles read per query while scanning.
-const SCAN_BUNDLES: i64 = 16;
 
 /// A page of records matching `filter`, below the tree size `end` (the log as it was when
 /// the query began). With a `user_id` the access log's index gives the candidates; without,
@@ -163,36 +162,20 @@ impl Scan<'_> {
             since: self.filter.since,
             until: self.filter.until,
         };
-        // The first index not yet examined.
-        let mut next = self.filter.after_index.map_or(0, |a| a.saturating_add(1));
-        while next < end {
+        let from = self.filter.after_index.map_or(0, |a| a.saturating_add(1));
+        let mut stopped_at = None;
+        bundle::walk(conn, from, end, wanted, |index, line| {
             if self.budget == 0 {
-                return Ok(Some(next - 1));
+                stopped_at = index.checked_sub(1);
+                return Ok::<_, DbError>(ControlFlow::Break(()));
             }
-            let bundles = bundle::load_from(conn, next, wanted, SCAN_BUNDLES)?;
-            for stored in &bundles {
-                for (index, line) in stored.lines() {
-                    if index < next {
-                        continue;
-                    }
-                    if index >= end {
-                        return Ok(None);
-                    }
-                    if self.budget == 0 {
-                        return Ok(index.checked_sub(1));
-                    }
-                    if !self.offer(index, line)? {
-                        return Ok(None);
-                    }
-                    next = index + 1;
-                }
-                next = next.max(stored.end());
-            }
-            if self.budget > 0 && bundles.len() < SCAN_BUNDLES as usize {
-                return Ok(None);
-            }
-        }
-        Ok(None)
+            Ok(if self.offer(index, line)? {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            })
+        })?;
+        Ok(stopped_at)
     }
 }
 
@@ -332,33 +315,20 @@ pub fn purpose_counts(
         until,
     };
     let mut counts: BTreeMap<(String, Option<String>, Option<String>), i64> = BTreeMap::new();
-    let mut next = 0;
-    while next < end {
-        let bundles = bundle::load_from(conn, next, wanted, SCAN_BUNDLES)?;
-        let Some(last) = bundles.last() else {
-            break;
-        };
-        next = last.end().max(next.saturating_add(1));
-        for stored in &bundles {
-            for (_, line) in stored.lines().take_while(|(index, _)| *index < end) {
-                let members = bundle::Members::of(line)?;
-                if members.kind != Kind::Release.as_str()
-                    && members.kind != Kind::AccessDenied.as_str()
-                {
-                    continue;
-                }
-                if !members.in_period(since, until)? {
-                    continue;
-                }
-                let key = (
-                    members.kind.into_owned(),
-                    members.purpose.map(|p| p.into_owned()),
-                    members.recipient.map(|r| r.into_owned()),
-                );
-                *counts.entry(key).or_default() += 1;
-            }
+    bundle::walk(conn, 0, end, wanted, |_, line| {
+        let members = bundle::Members::of(line)?;
+        let counted =
+            members.kind == Kind::Release.as_str() || members.kind == Kind::AccessDenied.as_str();
+        if counted && members.in_period(since, until)? {
+            let key = (
+                members.kind.into_owned(),
+                members.purpose.map(|p| p.into_owned()),
+                members.recipient.map(|r| r.into_owned()),
+            );
+            *counts.entry(key).or_default() += 1;
         }
-    }
+        Ok::<_, DbError>(ControlFlow::Continue(()))
+    })?;
     Ok(counts
         .into_iter()
         .map(|((kind, purpose, recipient), count)| (kind, purpose, recipient, count))

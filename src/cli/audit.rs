@@ -2,6 +2,7 @@
 //! its verification online (the database) or offline (an export and a kept checkpoint).
 
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write as _};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use super::{Failure, resolve_config};
@@ -12,8 +13,6 @@ use crate::audit::{
 use crate::config::Config;
 use crate::db::{Backend, DbConnection, Target};
 
-/// Bundles (of up to 1,024 records) read per query while exporting.
-const EXPORT_BUNDLES: i64 = 16;
 /// Progress on a terminal: one `\r` update per this many records.
 const TERMINAL_PROGRESS_EVERY: u64 = 100_000;
 /// Progress when stderr is not a terminal (a log file): one line per this many records, so
@@ -104,31 +103,22 @@ fn export(args: &ExportArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Work(e.to_string()))?
         .size();
     let end = args.to.map_or(size, |to| to.min(size));
-    let mut next = args.from.unwrap_or(0);
+    let from = args.from.unwrap_or(0);
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    while next < end {
-        let bundles =
-            crate::audit::bundle::load_from(&mut conn, next, Default::default(), EXPORT_BUNDLES)
-                .map_err(|e| Failure::Work(format!("cannot read the audit log: {e}")))?;
-        if bundles.is_empty() {
-            break;
-        }
-        for stored in &bundles {
-            for (index, line) in stored.lines() {
-                if index < next {
-                    continue;
-                }
-                if index >= end {
-                    break;
-                }
-                let written = out.write_all(line).and_then(|()| out.write_all(b"\n"));
-                if let Err(e) = written {
-                    return stdout_closed(e);
-                }
-                next = index + 1;
+    let mut write_error = None;
+    crate::audit::bundle::walk(&mut conn, from, end, Default::default(), |_, line| {
+        let written = out.write_all(line).and_then(|()| out.write_all(b"\n"));
+        Ok::<_, crate::db::DbError>(match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_error = Some(e);
+                ControlFlow::Break(())
             }
-            next = next.max(stored.end().min(end));
-        }
+        })
+    })
+    .map_err(|e| Failure::Work(format!("cannot read the audit log: {e}")))?;
+    if let Some(e) = write_error {
+        return stdout_closed(e);
     }
     out.flush().or_else(stdout_closed)
 }
