@@ -968,31 +968,25 @@ mod tests {
         assert_eq!(report.first_bad_index, Some(99), "{report:?}");
     }
 
-    #[test]
-    fn an_access_log_entry_the_records_do_not_have_is_found() {
-        let (_dir, mut conn) = stored_log(120, 100);
-        diesel::sql_query("INSERT INTO audit_by_user (epoch, user_id, idx) VALUES (0, 'u-1', 77)")
-            .execute(&mut conn)
-            .unwrap();
-        let report = verify_stored(&mut conn);
-        assert_eq!(report.first_bad_index, Some(77), "{report:?}");
-
-        // An epoch that ends inside a bundle ([4050, 4100) here) is compared too.
-        let (_dir, mut conn) = stored_log(4_200, 1_000);
-        diesel::sql_query("INSERT INTO audit_by_user (epoch, user_id, idx) VALUES (0, 'u-1', 77)")
-            .execute(&mut conn)
-            .unwrap();
-        let report = verify_stored(&mut conn);
-        assert_eq!(report.first_bad_index, Some(77), "{report:?}");
-
-        let (_dir, mut conn) = stored_log(120, 100);
-        diesel::sql_query(
-            "INSERT INTO audit_by_user (epoch, user_id, idx) VALUES (5, 'u-1', 20480)",
-        )
+    /// Where verification of a [`stored_log`] of `size` records, checkpointed every `every`,
+    /// first fails once an access-log entry for u-1 at `(epoch, idx)` is forged.
+    fn first_bad_with_forged_entry(size: u64, every: u64, epoch: i64, idx: i64) -> Option<u64> {
+        let (_dir, mut conn) = stored_log(size, every);
+        diesel::sql_query(format!(
+            "INSERT INTO audit_by_user (epoch, user_id, idx) VALUES ({epoch}, 'u-1', {idx})"
+        ))
         .execute(&mut conn)
         .unwrap();
-        let report = verify_stored(&mut conn);
-        assert_eq!(report.first_bad_index, Some(120), "{report:?}");
+        verify_stored(&mut conn).first_bad_index
+    }
+
+    #[test]
+    fn an_access_log_entry_the_records_do_not_have_is_found() {
+        assert_eq!(first_bad_with_forged_entry(120, 100, 0, 77), Some(77));
+        // An epoch that ends inside a bundle ([4050, 4100) here) is compared too.
+        assert_eq!(first_bad_with_forged_entry(4_200, 1_000, 0, 77), Some(77));
+        // An entry beyond the log.
+        assert_eq!(first_bad_with_forged_entry(120, 100, 5, 20_480), Some(120));
     }
 
     #[test]

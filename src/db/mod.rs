@@ -1,7 +1,9 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, picked by the URL
 //! scheme, a pool for reads, and a dedicated connection for the single writer.
 
+mod analyze;
 mod connection;
+mod periodic;
 pub mod schema;
 mod settings;
 mod wal;
@@ -13,6 +15,7 @@ use diesel::r2d2::{self, Pool, PooledConnection};
 use diesel::{Connection as _, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use analyze::Analyzer;
 pub use connection::DbConnection;
 pub use settings::content_hash_key;
 pub use wal::{WalCheckpointer, writer_settings};
@@ -21,6 +24,9 @@ use crate::config::DatabaseConfig;
 
 pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// How long an SQLite connection waits for a lock before failing.
+pub const BUSY_TIMEOUT_MS: u32 = 5000;
 
 /// Rows per multi-row INSERT statement (well under both backends' bind-parameter limits).
 pub const INSERT_CHUNK: usize = 500;
@@ -137,12 +143,12 @@ impl Target {
                 // synchronous). busy_timeout comes FIRST: switching to WAL takes a lock,
                 // and without a timeout a connection opened while another one writes
                 // fails at once with "database is locked".
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
-                     PRAGMA foreign_keys = ON;",
-                )
+                     PRAGMA foreign_keys = ON;"
+                ))
                 .map_err(DbError::Query)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -243,6 +249,12 @@ impl Database {
     /// Starts the thread that checkpoints the writer's WAL (SQLite; `None` on PostgreSQL).
     pub fn start_checkpointer(&self) -> Result<Option<WalCheckpointer>, DbError> {
         WalCheckpointer::start(&self.target)
+    }
+
+    /// Starts the thread that keeps PostgreSQL's planner statistics current while the
+    /// writer fills the tables (`None` on SQLite).
+    pub fn start_analyzer(&self) -> Result<Option<Analyzer>, DbError> {
+        Analyzer::start(&self.target)
     }
 }
 

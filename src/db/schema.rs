@@ -99,8 +99,8 @@ diesel::table! {
         created_at -> BigInt,
         /// JSON object of the released members.
         data -> Text,
-        /// `pending`, `sending` (claimed by a delivery worker), `delivered`, `cancelled` or
-        /// `dead_lettered`.
+        /// `pending`, `sending` (claimed by a delivery worker), `cancelled` or
+        /// `dead_lettered`; a delivered event's row is deleted.
         status -> Text,
         /// Delivery attempts made.
         attempts -> Integer,

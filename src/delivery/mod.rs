@@ -72,6 +72,7 @@ impl Delivery {
             lease: worker::lease(config.timeout),
             timeout: config.timeout,
             metrics: Arc::clone(&metrics),
+            attempt_micros: std::sync::atomic::AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(worker::run(context, stopped));

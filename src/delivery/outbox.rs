@@ -4,7 +4,7 @@
 //! States of `outbox_events.status`:
 //!
 //! ```text
-//!   pending ──claim──▶ sending ──2xx──────────────▶ delivered      (payload deleted)
+//!   pending ──claim──▶ sending ──2xx──────────────▶ delivered      (row deleted)
 //!      ▲                  │ ──failure, attempts left──▶ pending (next_attempt_at = back-off)
 //!      │                  │ ──failure, last attempt──▶ dead_lettered (payload deleted)
 //!      └─lease expired────┘
@@ -24,6 +24,7 @@
 //! an event is `sending` cancels it but leaves its `claim_token`: that marks an attempt in
 //! flight, which the revocation's answer waits for (see [`in_flight_until`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -39,8 +40,6 @@ use crate::writer::{Tx, WriteJob};
 pub const PENDING: &str = "pending";
 /// Claimed by a worker, attempt under way.
 pub const SENDING: &str = "sending";
-/// Delivered; the payload is gone.
-pub const DELIVERED: &str = "delivered";
 /// Cancelled by a revocation; the payload is gone.
 pub const CANCELLED: &str = "cancelled";
 /// Given up after the last attempt; the payload is gone.
@@ -150,42 +149,53 @@ pub struct ClaimDue {
 impl WriteJob for ClaimDue {
     type Outcome = Vec<Claimed>;
 
+    /// A claim writes one narrow update per event and no audit record: it weighs a quarter
+    /// of a record in the group's bound, so a large claim does not fill a group alone.
     fn size(&self) -> usize {
-        self.limit
+        self.limit.div_ceil(4)
     }
 
     fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Vec<Claimed>, DbError> {
         let now = now_micros();
         let lease_until = now.saturating_add(micros(self.lease));
         let limit = i64::try_from(self.limit).unwrap_or(i64::MAX);
-        let due = outbox_events::table
-            .filter(outbox_events::status.eq_any(UNDELIVERED))
-            .filter(outbox_events::next_attempt_at.le(now))
-            .order((
-                outbox_events::next_attempt_at.asc(),
-                outbox_events::event_id.asc(),
-            ))
-            .limit(limit)
-            // A column tuple rather than `as_select()`, which would fix one backend.
-            .select((
-                outbox_events::event_id,
-                outbox_events::recipient_id,
-                outbox_events::event_type,
-                outbox_events::consent_id,
-                outbox_events::user_id,
-                outbox_events::bank_id,
-                outbox_events::purpose,
-                outbox_events::created_at,
-                outbox_events::data,
-                outbox_events::attempts,
-                outbox_events::audit_index,
-            ));
-        let events: Vec<OutboxEvent> = match tx.conn() {
-            DbConnection::Sqlite(c) => due.load(c)?,
-            // Another node's claim holds its rows locked until it commits: skip them rather
-            // than wait, so nodes drain the outbox side by side.
-            DbConnection::Pg(c) => due.for_update().skip_locked().load(c)?,
-        };
+        // One index range per state, each read in `next_attempt_at` order: a single
+        // `status IN (…) ORDER BY next_attempt_at` cannot use the index's order, so it read
+        // and sorted every due event (the whole backlog) for every claim. Expired claims
+        // first (they are older), then pending events up to the limit.
+        let mut events: Vec<OutboxEvent> = Vec::new();
+        for status in [SENDING, PENDING] {
+            let left = limit.saturating_sub(i64::try_from(events.len()).unwrap_or(i64::MAX));
+            if left == 0 {
+                break;
+            }
+            let due = outbox_events::table
+                .filter(outbox_events::status.eq(status))
+                .filter(outbox_events::next_attempt_at.le(now))
+                .order(outbox_events::next_attempt_at.asc())
+                .limit(left)
+                // A column tuple rather than `as_select()`, which would fix one backend.
+                .select((
+                    outbox_events::event_id,
+                    outbox_events::recipient_id,
+                    outbox_events::event_type,
+                    outbox_events::consent_id,
+                    outbox_events::user_id,
+                    outbox_events::bank_id,
+                    outbox_events::purpose,
+                    outbox_events::created_at,
+                    outbox_events::data,
+                    outbox_events::attempts,
+                    outbox_events::audit_index,
+                ));
+            let found: Vec<OutboxEvent> = match tx.conn() {
+                DbConnection::Sqlite(c) => due.load(c)?,
+                // Another node's claim holds its rows locked until it commits: skip them
+                // rather than wait, so nodes drain the outbox side by side.
+                DbConnection::Pg(c) => due.for_update().skip_locked().load(c)?,
+            };
+            events.extend(found);
+        }
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -208,7 +218,150 @@ impl WriteJob for ClaimDue {
     }
 }
 
-/// Records one attempt: the state change and its audit record(s), in one transaction.
+/// Records attempts and gives back claims that were not attempted, all in one writer
+/// transaction (one job for every outcome a node has waiting). Cloning it shares the
+/// outcomes, so the recorder keeps them for its metrics, or to retry in halves, at no cost.
+#[derive(Clone)]
+pub struct RecordAttempts {
+    /// Attempts made: for each, the state change and its audit record(s).
+    attempts: Arc<[RecordAttempt]>,
+    /// Claims given back without an attempt (see [`give_back`]).
+    returned: Arc<[Claimed]>,
+}
+
+impl RecordAttempts {
+    /// A job for `attempts` and `returned`.
+    pub fn new(attempts: Vec<RecordAttempt>, returned: Vec<Claimed>) -> Self {
+        Self {
+            attempts: attempts.into(),
+            returned: returned.into(),
+        }
+    }
+
+    /// The attempts, in the order their outcomes are returned.
+    pub fn attempts(&self) -> &[RecordAttempt] {
+        &self.attempts
+    }
+
+    /// Attempts and returned claims.
+    pub fn len(&self) -> usize {
+        self.attempts.len() + self.returned.len()
+    }
+
+    /// Nothing to record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Two jobs of about half the outcomes each, neither empty when this one holds two or
+    /// more (for retrying a failed job in smaller parts; copies the outcomes).
+    pub fn split(&self) -> (Self, Self) {
+        let half = self.len() / 2;
+        let attempts = half.min(self.attempts.len());
+        let returned = half - attempts;
+        let first = Self::new(
+            self.attempts.iter().take(attempts).cloned().collect(),
+            self.returned.iter().take(returned).cloned().collect(),
+        );
+        let second = Self::new(
+            self.attempts.iter().skip(attempts).cloned().collect(),
+            self.returned.iter().skip(returned).cloned().collect(),
+        );
+        (first, second)
+    }
+}
+
+impl WriteJob for RecordAttempts {
+    type Outcome = Vec<Recorded>;
+
+    fn size(&self) -> usize {
+        self.attempts.len().saturating_mul(2) + self.returned.len()
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Vec<Recorded>, DbError> {
+        let now = now_micros();
+        for claimed in self.returned.iter() {
+            give_back(tx.conn(), claimed, now)?;
+        }
+        self.attempts
+            .iter()
+            .map(|attempt| attempt.record(tx))
+            .collect()
+    }
+}
+
+/// Gives back a claim that was never attempted (it became too old to attempt, the node is
+/// stopping, or a revocation cancelled the event since it was claimed): a `sending` event is
+/// due again at once; a cancelled one drops the claim's token, so the revocation waiting for
+/// it answers at once, and its held-back `consent.revoked` notice is brought forward. Nothing
+/// is audited: nothing was sent.
+fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<(), DbError> {
+    let due_again = diesel::update(
+        outbox_events::table
+            .filter(outbox_events::event_id.eq(&claimed.event.event_id))
+            .filter(outbox_events::claim_token.eq(&claimed.token))
+            .filter(outbox_events::status.eq(SENDING)),
+    )
+    .set((
+        outbox_events::status.eq(PENDING),
+        outbox_events::claim_token.eq(None::<String>),
+        outbox_events::next_attempt_at.eq(now),
+    ))
+    .execute(conn)?;
+    if due_again == 0 {
+        release_cancelled(conn, claimed, now)?;
+    }
+    Ok(())
+}
+
+/// When a revocation cancelled `claimed`'s event while the claim was held: drops the claim's
+/// token (the revocation waiting for it answers) and brings the held-back `consent.revoked`
+/// notice forward. False if the event is not cancelled under this claim.
+fn release_cancelled(
+    conn: &mut DbConnection,
+    claimed: &Claimed,
+    now: i64,
+) -> Result<bool, DbError> {
+    let released = diesel::update(
+        outbox_events::table
+            .filter(outbox_events::event_id.eq(&claimed.event.event_id))
+            .filter(outbox_events::claim_token.eq(&claimed.token))
+            .filter(outbox_events::status.eq(CANCELLED)),
+    )
+    .set(outbox_events::claim_token.eq(None::<String>))
+    .execute(conn)?;
+    if released == 1 {
+        schedule_revoked_notice(conn, &claimed.event.consent_id, now)?;
+    }
+    Ok(released == 1)
+}
+
+/// Of `claims` (event id and claim token), the event ids still `sending` under that token:
+/// those not cancelled by a revocation nor claimed again since. Read just before an attempt.
+pub fn still_claimed(
+    conn: &mut DbConnection,
+    claims: &[(&str, &str)],
+) -> Result<std::collections::HashSet<String>, DbError> {
+    let ids: Vec<&str> = claims.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<(String, Option<String>)> = outbox_events::table
+        .filter(outbox_events::event_id.eq_any(&ids))
+        .filter(outbox_events::status.eq(SENDING))
+        .select((outbox_events::event_id, outbox_events::claim_token))
+        .load(conn)?;
+    let tokens: std::collections::HashMap<String, Option<String>> = rows.into_iter().collect();
+    Ok(claims
+        .iter()
+        .filter(|(id, token)| {
+            tokens
+                .get(*id)
+                .is_some_and(|t| t.as_deref() == Some(*token))
+        })
+        .map(|(id, _)| (*id).to_string())
+        .collect())
+}
+
+/// One attempt to record: the state change and its audit record(s).
+#[derive(Clone)]
 pub struct RecordAttempt {
     /// What was attempted, under which claim.
     pub claimed: Claimed,
@@ -224,7 +377,7 @@ pub struct RecordAttempt {
 /// What recording an attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
-    /// Delivered; the payload is deleted.
+    /// Delivered; the event's row is deleted.
     Delivered,
     /// Failed; another attempt is scheduled.
     RetryScheduled,
@@ -238,32 +391,21 @@ pub enum Recorded {
     ClaimLost,
 }
 
-impl WriteJob for RecordAttempt {
-    type Outcome = Recorded;
-
-    fn size(&self) -> usize {
-        2
-    }
-
-    fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Recorded, DbError> {
+impl RecordAttempt {
+    /// Records this attempt in the writer's transaction.
+    fn record(&self, tx: &mut Tx<'_>) -> Result<Recorded, DbError> {
         let now = now_micros();
         let event = &self.claimed.event;
         let attempt = event.attempts.saturating_add(1);
         let last = u32::try_from(attempt).is_ok_and(|n| n >= self.max_attempts);
-        let ours = outbox_events::table
+        let sending = outbox_events::table
             .filter(outbox_events::event_id.eq(&event.event_id))
-            .filter(outbox_events::claim_token.eq(&self.claimed.token));
-        let sending = ours.filter(outbox_events::status.eq(SENDING));
+            .filter(outbox_events::claim_token.eq(&self.claimed.token))
+            .filter(outbox_events::status.eq(SENDING));
         let conn = tx.conn();
         let (owned, recorded) = if self.result.is_delivered() {
-            let n = diesel::update(sending)
-                .set((
-                    outbox_events::status.eq(DELIVERED),
-                    outbox_events::data.eq("{}"),
-                    outbox_events::attempts.eq(attempt),
-                    outbox_events::claim_token.eq(None::<String>),
-                ))
-                .execute(conn)?;
+            // Nothing of a delivered event is kept but its audit records (CONTRACT §5).
+            let n = diesel::delete(sending).execute(conn)?;
             (n == 1, Recorded::Delivered)
         } else if last {
             let n = diesel::update(sending)
@@ -288,16 +430,10 @@ impl WriteJob for RecordAttempt {
         };
         let recorded = if owned {
             recorded
+        } else if release_cancelled(conn, &self.claimed, now)? {
+            Recorded::CancelledInFlight
         } else {
-            let released = diesel::update(ours.filter(outbox_events::status.eq(CANCELLED)))
-                .set(outbox_events::claim_token.eq(None::<String>))
-                .execute(conn)?;
-            if released == 1 {
-                schedule_revoked_notice(conn, &event.consent_id, now)?;
-                Recorded::CancelledInFlight
-            } else {
-                Recorded::ClaimLost
-            }
+            Recorded::ClaimLost
         };
         let mut detail = self.result.detail(attempt, &event.event_type);
         match recorded {
@@ -330,10 +466,18 @@ impl WriteJob for RecordAttempt {
 /// When the next event falls due (a pending event's next attempt, or a claim's lease end);
 /// `None` when nothing is waiting.
 pub fn next_due(conn: &mut DbConnection) -> Result<Option<i64>, DbError> {
-    Ok(outbox_events::table
-        .filter(outbox_events::status.eq_any(UNDELIVERED))
-        .select(diesel::dsl::min(outbox_events::next_attempt_at))
-        .first(conn)?)
+    // One index seek per state (a `min` over `status IN (…)` may read the whole range).
+    let mut earliest = None;
+    for status in UNDELIVERED {
+        let first: Option<i64> = outbox_events::table
+            .filter(outbox_events::status.eq(status))
+            .order(outbox_events::next_attempt_at.asc())
+            .select(outbox_events::next_attempt_at)
+            .first(conn)
+            .optional()?;
+        earliest = earliest.into_iter().chain(first).min();
+    }
+    Ok(earliest)
 }
 
 /// The end of the latest lease of an attempt still in flight for an event of `consent_id` that
@@ -395,4 +539,69 @@ fn event_record(kind: Kind, event: &OutboxEvent) -> AuditRecord {
 /// `duration` in microseconds, as timestamps are stored (saturating).
 pub(super) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(id: &str) -> Claimed {
+        Claimed {
+            event: OutboxEvent {
+                event_id: id.to_string(),
+                recipient_id: "messenger".to_string(),
+                event_type: "transaction.released".to_string(),
+                consent_id: "c".to_string(),
+                user_id: "u-1".to_string(),
+                bank_id: "bank-a".to_string(),
+                purpose: Some("fraud_alert".to_string()),
+                created_at: 0,
+                data: "{}".to_string(),
+                attempts: 0,
+                audit_index: Some(1),
+            },
+            token: "t".to_string(),
+            lease_until: 0,
+        }
+    }
+
+    fn attempt(id: &str) -> RecordAttempt {
+        RecordAttempt {
+            claimed: claimed(id),
+            result: AttemptResult::Delivered { status: 204 },
+            max_attempts: 3,
+            retry_in: Duration::ZERO,
+        }
+    }
+
+    fn ids(job: &RecordAttempts) -> Vec<String> {
+        job.attempts()
+            .iter()
+            .map(|a| &a.claimed)
+            .chain(job.returned.iter())
+            .map(|c| c.event.event_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_record_job_splits_into_two_non_empty_halves_that_keep_every_outcome() {
+        for (attempts, returned) in [(5, 0), (0, 5), (1, 1), (3, 4), (1, 6)] {
+            let job = RecordAttempts::new(
+                (0..attempts).map(|i| attempt(&format!("a{i}"))).collect(),
+                (0..returned).map(|i| claimed(&format!("r{i}"))).collect(),
+            );
+            let (first, second) = job.split();
+            assert!(
+                !first.is_empty() && !second.is_empty(),
+                "{attempts}+{returned}"
+            );
+            assert_eq!(first.len() + second.len(), job.len());
+            let mut halves = ids(&first);
+            halves.extend(ids(&second));
+            halves.sort();
+            let mut all = ids(&job);
+            all.sort();
+            assert_eq!(halves, all);
+        }
+    }
 }

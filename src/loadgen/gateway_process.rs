@@ -5,10 +5,11 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use super::BenchError;
+use super::cleanup::{Leftover, Registered};
 
 /// How long the gateway may take to open its database (migrations) and bind.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -17,7 +18,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running gateway and the addresses it printed.
 pub struct GatewayProcess {
-    child: Child,
+    /// Shared with the interrupt handler, which kills it before removing the run's folder.
+    child: Arc<Mutex<Child>>,
+    _killed_on_interrupt: Registered,
     stdin: Option<ChildStdin>,
     log: PathBuf,
     /// Where banks connect (`https://127.0.0.1:PORT`).
@@ -94,7 +97,9 @@ impl GatewayProcess {
                 )));
             }
         }
+        let child = Arc::new(Mutex::new(child));
         let mut process = Self {
+            _killed_on_interrupt: Registered::new(Leftover::Process(Arc::clone(&child))),
             child,
             stdin,
             log: log.to_path_buf(),
@@ -110,7 +115,7 @@ impl GatewayProcess {
                     return Ok(process);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < START_TIMEOUT => {
-                    if let Ok(Some(status)) = process.child.try_wait() {
+                    if let Ok(Some(status)) = process.with_child(Child::try_wait) {
                         return Err(process.failure(&format!("the gateway exited ({status})")));
                     }
                 }
@@ -121,14 +126,19 @@ impl GatewayProcess {
         }
     }
 
+    /// `f` applied to the child process.
+    fn with_child<R>(&self, f: impl FnOnce(&mut Child) -> R) -> R {
+        f(&mut self.child.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// The gateway's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.with_child(|c| c.id())
     }
 
     /// Its memory now; `None` where `/proc` is not available.
     pub fn memory(&self) -> Option<Memory> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
         let kib = |key: &str| {
             status
                 .lines()
@@ -145,7 +155,7 @@ impl GatewayProcess {
 
     /// CPU time (user and system) the gateway has used so far; `None` without `/proc`.
     pub fn cpu_time(&self) -> Option<Duration> {
-        cpu_time(&self.child.id().to_string())
+        cpu_time(&self.pid().to_string())
     }
 
     /// Asks the gateway to stop (its standard input closes: it finishes the requests in
@@ -154,7 +164,7 @@ impl GatewayProcess {
         drop(self.stdin.take());
         let started = Instant::now();
         loop {
-            match self.child.try_wait() {
+            match self.with_child(Child::try_wait) {
                 Ok(Some(status)) if status.success() => return Ok(()),
                 Ok(Some(status)) => {
                     return Err(self.failure(&format!("the gateway stopped with {status}")));
@@ -163,8 +173,10 @@ impl GatewayProcess {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    self.with_child(|c| {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    });
                     return Err(self.failure("the gateway did not stop in time and was killed"));
                 }
                 Err(e) => {
@@ -204,13 +216,4 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     // CAUTION: /proc counts in USER_HZ, which the kernel fixes at 100 for user space on
     // every architecture Linux supports (sysconf(_SC_CLK_TCK) would need unsafe code).
     Some(Duration::from_millis((user + system) * 10))
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }

@@ -21,8 +21,10 @@
 
 mod args;
 mod ceiling;
+mod cleanup;
 mod clients;
 mod content;
+mod delivery_progress;
 mod driver;
 mod gateway_process;
 mod population;
@@ -36,6 +38,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser as _;
+
+use delivery_progress::{DeliveryCounters, DeliveryProgress, Drained};
 
 pub use args::{DatabaseChoice, Options};
 pub use ceiling::{CeilingReport, ROW_BYTES};
@@ -92,7 +96,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&options) {
+    cleanup::remove_on_interrupt();
+    let outcome = run(&options);
+    cleanup::wait_if_interrupted();
+    match outcome {
         Ok(reports) => {
             let problems: Vec<String> = reports.iter().flat_map(PhaseReport::problems).collect();
             if problems.is_empty() {
@@ -207,7 +214,7 @@ impl Phase<'_> {
             seed: options.seed.wrapping_add(self.index as u64),
             run_tag,
         };
-        let (consents, load, cpu, half_peak) = self.runtime.block_on(async {
+        let (consents, load, cpu, delivery, half_peak) = self.runtime.block_on(async {
             let api = self.tls.user_client()?;
             wait_until_ready(&api, &gateway.api_url).await?;
             let took = population::grant(
@@ -217,11 +224,13 @@ impl Phase<'_> {
                 options.users,
             )
             .await?;
+            let counters_before = DeliveryCounters::fetch(&api, &gateway.api_url).await;
             let before = (
                 gateway.cpu_time(),
                 gateway_process::cpu_time("self"),
                 Instant::now(),
             );
+            let before_wall = Instant::now();
             let load = driver::run(&plan, self.tls, &gateway.bank_url).await?;
             let cpu = match (
                 before,
@@ -235,17 +244,34 @@ impl Phase<'_> {
                 }),
                 _ => None,
             };
+            let delivery = match (
+                counters_before,
+                DeliveryCounters::fetch(&api, &gateway.api_url).await,
+            ) {
+                (Some(before), Some(after)) => Some(DeliveryProgress {
+                    before,
+                    after,
+                    wall: before_wall.elapsed(),
+                }),
+                _ => None,
+            };
             let half_peak = if options.half_peak {
+                // Half the peak is measured on a gateway at rest: the events the full load
+                // released are delivered first, or the writer would still be busy with them.
+                let drained = drain(&api, &gateway.api_url).await;
                 let half = Plan {
                     rate: Some((load.requests_per_second() / 2.0).max(1.0)),
                     run_tag: format!("{}h", plan.run_tag),
                     ..plan.clone()
                 };
-                Some(driver::run(&half, self.tls, &gateway.bank_url).await?)
+                Some((
+                    drained,
+                    driver::run(&half, self.tls, &gateway.bank_url).await?,
+                ))
             } else {
                 None
             };
-            Ok::<_, BenchError>(((options.users, took), load, cpu, half_peak))
+            Ok::<_, BenchError>(((options.users, took), load, cpu, delivery, half_peak))
         })?;
         let memory = gateway.memory();
         let gateway_pid = gateway.pid();
@@ -278,10 +304,32 @@ impl Phase<'_> {
             half_peak,
             memory,
             cpu,
+            delivery,
             webhooks,
             ceilings,
         })
     }
+}
+
+/// Longest wait for the delivery backlog to drain before the half-peak measurement.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Waits until every event released so far is delivered (or [`DRAIN_LIMIT`] passed):
+/// how long it took and how many events were left, if the counters could be read.
+async fn drain(client: &reqwest::Client, api_url: &str) -> Option<Drained> {
+    let started = Instant::now();
+    let first = DeliveryCounters::fetch(client, api_url).await?;
+    let mut last = first;
+    while last.released > last.delivered && started.elapsed() < DRAIN_LIMIT {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        last = DeliveryCounters::fetch(client, api_url).await?;
+    }
+    Some(Drained {
+        backlog: first.released.saturating_sub(first.delivered),
+        delivered: last.delivered.saturating_sub(first.delivered),
+        left: last.released.saturating_sub(last.delivered),
+        took: started.elapsed(),
+    })
 }
 
 /// Polls `GET /readyz` until it answers 200.

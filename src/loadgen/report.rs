@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::ceiling::{CeilingReport, ROW_BYTES};
+use super::delivery_progress::{DeliveryProgress, Drained};
 use super::driver::LoadReport;
 use super::gateway_process::Memory;
 use super::stats::LatencySummary;
@@ -25,12 +26,15 @@ pub struct PhaseReport {
     pub consents: (usize, Duration),
     /// The main measurement (closed loop, or open loop at `--rate`).
     pub load: LoadReport,
-    /// Open loop at half the main measurement's requests/s (`--half-peak`).
-    pub half_peak: Option<LoadReport>,
+    /// Open loop at half the main measurement's requests/s (`--half-peak`), after the wait
+    /// for the delivery backlog to drain (`None` if the gateway's counters were unreadable).
+    pub half_peak: Option<(Option<Drained>, LoadReport)>,
     /// The gateway's memory at the end of the load.
     pub memory: Option<Memory>,
     /// CPU used during the main measurement (warm-up and window).
     pub cpu: Option<CpuUse>,
+    /// Releases and deliveries during the main measurement, from the gateway's counters.
+    pub delivery: Option<DeliveryProgress>,
     /// Webhooks the receiver got while the gateway ran.
     pub webhooks: u64,
     /// Bare-INSERT ceilings: at the phase's batch size, and at [`REFERENCE_BATCH`].
@@ -66,7 +70,8 @@ impl PhaseReport {
     /// 202 that did not accept the whole batch), no request at all, or an empty ceiling.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for load in std::iter::once(&self.load).chain(&self.half_peak) {
+        for load in std::iter::once(&self.load).chain(self.half_peak.as_ref().map(|(_, half)| half))
+        {
             let totals = &load.totals;
             if totals.sent == 0 || load.responses == 0 {
                 problems.push(format!(
@@ -121,7 +126,18 @@ pub fn print_phase(number: usize, of: usize, report: &PhaseReport) {
         report.consents.1.as_secs_f64()
     );
     print_load("load", load, false);
-    if let Some(half) = &report.half_peak {
+    if let Some((drained, half)) = &report.half_peak {
+        match drained {
+            Some(d) => println!(
+                "drain        {} events left undelivered by the load; {} delivered in {:.1} s with no load ({:.0}/s), {} left",
+                d.backlog,
+                d.delivered,
+                d.took.as_secs_f64(),
+                d.rate(),
+                d.left
+            ),
+            None => println!("drain        the gateway's delivery counters could not be read"),
+        }
         print_load("half peak", half, true);
     }
     if let Some(cpu) = report.cpu {
@@ -133,6 +149,16 @@ pub fn print_phase(number: usize, of: usize, report: &PhaseReport) {
             cpu.load_generator.as_secs_f64(),
             cores(cpu.load_generator),
             cpu.wall.as_secs_f64()
+        );
+    }
+    if let Some(delivery) = report.delivery {
+        println!(
+            "delivery     during warm-up and window: {} events released ({:.0}/s), {} delivered ({:.0}/s); {} not yet delivered at the end",
+            delivery.released(),
+            delivery.rate(delivery.released()),
+            delivery.delivered(),
+            delivery.rate(delivery.delivered()),
+            delivery.backlog()
         );
     }
     println!(
@@ -220,7 +246,7 @@ pub fn print_summary(reports: &[PhaseReport]) {
         );
     }
     for r in reports {
-        if let Some(half) = &r.half_peak {
+        if let Some((_, half)) = &r.half_peak {
             println!(
                 "{} batch {}: at half the peak ({:.1} requests/s), p99 {}",
                 r.database,
@@ -370,6 +396,7 @@ mod tests {
             half_peak: None,
             memory: None,
             cpu: None,
+            delivery: None,
             webhooks: 0,
             ceilings: vec![CeilingReport {
                 batch: 10,

@@ -7,6 +7,7 @@ use diesel::RunQueryDsl as _;
 
 use super::BenchError;
 use super::args::DatabaseChoice;
+use super::cleanup::{Leftover, Registered};
 use crate::db::Target;
 use crate::pki::{DevSetup, write_dev_setup};
 
@@ -19,6 +20,8 @@ pub const RECIPIENT: &str = "messenger";
 pub struct Workspace {
     dir: PathBuf,
     keep: bool,
+    /// Removes the folder at the end, or on an interrupt (none when kept).
+    _removal: Option<Registered>,
     /// What `dev-pki` wrote.
     pub setup: DevSetup,
 }
@@ -32,9 +35,15 @@ impl Workspace {
             "consentgate-bench-{}",
             uuid::Uuid::now_v7().simple()
         ));
+        let removal = (!keep).then(|| Registered::new(Leftover::Folder(dir.clone())));
         let setup = write_dev_setup(&dir, &[BANK.to_string()])
             .map_err(|e| BenchError::Setup(format!("cannot write the development PKI: {e}")))?;
-        Ok(Self { dir, keep, setup })
+        Ok(Self {
+            dir,
+            keep,
+            _removal: removal,
+            setup,
+        })
     }
 
     /// The run's folder.
@@ -89,8 +98,6 @@ impl Drop for Workspace {
     fn drop(&mut self) {
         if self.keep {
             println!("the run's folder is kept at `{}`", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -109,12 +116,10 @@ pub enum PhaseDatabase {
     Sqlite(PathBuf),
     /// A database created for the phase.
     Postgres {
-        /// Where it was created from.
-        admin_url: String,
-        /// Its name.
-        name: String,
         /// Its URL.
         url: String,
+        /// Drops it at the end, or on an interrupt.
+        _removal: Registered,
     },
 }
 
@@ -136,10 +141,13 @@ impl PhaseDatabase {
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut admin)
                     .map_err(|e| BenchError::Database(format!("cannot create `{name}`: {e}")))?;
-                Ok(Self::Postgres {
+                let removal = Registered::new(Leftover::Database {
                     admin_url: admin_url.clone(),
                     name,
+                });
+                Ok(Self::Postgres {
                     url,
+                    _removal: removal,
                 })
             }
         }
@@ -158,19 +166,6 @@ impl PhaseDatabase {
         match self {
             Self::Sqlite(_) => "sqlite",
             Self::Postgres { .. } => "postgresql",
-        }
-    }
-}
-
-impl Drop for PhaseDatabase {
-    fn drop(&mut self) {
-        if let Self::Postgres {
-            admin_url, name, ..
-        } = self
-            && let Ok(mut admin) = Target::parse(admin_url).and_then(|t| t.connect())
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin);
         }
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use job::{Tx, WriteContext, WriteJob};
 
 use crate::audit::Appender;
-use crate::db::{Database, DbConnection, DbError};
+use crate::db::{Analyzer, Database, DbConnection, DbError, WalCheckpointer};
 use job::{Envelope, Pending};
 
 /// Jobs waiting beyond this make submitters wait (back-pressure instead of unbounded memory).
@@ -56,6 +56,7 @@ impl Writer {
     pub fn start(database: &Database, context: WriteContext) -> Result<Self, DbError> {
         let conn = database.connect_writer()?;
         let checkpointer = database.start_checkpointer()?;
+        let analyzer = database.start_analyzer()?;
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let healthy = Arc::new(AtomicBool::new(true));
         let state = Connection {
@@ -66,9 +67,12 @@ impl Writer {
         thread::Builder::new()
             .name("consentgate-writer".to_string())
             .spawn(move || {
-                // Checkpoints run as long as the writer does.
-                let _checkpointer = checkpointer;
-                run(state, jobs, context);
+                // Checkpoints and statistics run as long as the writer does.
+                let upkeep = Upkeep {
+                    checkpointer: checkpointer.as_ref(),
+                    analyzer: analyzer.as_ref(),
+                };
+                run(state, jobs, context, upkeep);
             })
             .map_err(DbError::Thread)?;
         Ok(Self { queue, healthy })
@@ -133,12 +137,21 @@ impl Connection {
     }
 }
 
+/// The database's upkeep beside the writer: WAL checkpoints on SQLite, planner statistics on
+/// PostgreSQL.
+#[derive(Clone, Copy)]
+struct Upkeep<'a> {
+    checkpointer: Option<&'a WalCheckpointer>,
+    analyzer: Option<&'a Analyzer>,
+}
+
 /// The writer thread: gather, apply in one transaction, commit, answer; until every
 /// submitter is gone.
 fn run(
     mut connection: Connection,
     mut jobs: mpsc::Receiver<Box<dyn Pending>>,
     context: WriteContext,
+    upkeep: Upkeep<'_>,
 ) {
     let mut idle_since = std::time::Instant::now();
     while let Some(first) = jobs.blocking_recv() {
@@ -165,6 +178,17 @@ fn run(
             committed_us = started.elapsed().as_micros() as u64,
             "group committed"
         );
+        if let Some(analyzer) = upkeep.analyzer {
+            analyzer.wrote(records);
+        }
+        if let Some(checkpointer) = upkeep.checkpointer
+            && let Some(conn) = connection.get()
+            && let Err(err) = checkpointer.restart_if_asked(conn)
+        {
+            // The connection's busy timeout may not have been restored: open a new one.
+            tracing::warn!(error = %err, "WAL restart failed; reconnecting the writer");
+            connection.conn = None;
+        }
         idle_since = std::time::Instant::now();
     }
     tracing::info!("writer stopped");

@@ -10,7 +10,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, spawn_app_with, transaction};
+use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, spawn_app_with, transaction, transactions};
 use crate::stored_log::{stored_of_kind, stored_records};
 
 /// How long any wait may last before the test fails.
@@ -204,6 +204,15 @@ async fn push(app: &TestApp, txn_id: &str, user: &str) -> Vec<String> {
         .collect()
 }
 
+/// Pushes `n` transactions of `user` (ids `{prefix}-0`, `{prefix}-1` …) as bank A in one
+/// batch.
+async fn push_many(app: &TestApp, prefix: &str, user: &str, n: usize) {
+    let response = app
+        .push_transactions(&app.pki.bank_a, &transactions(prefix, user, n))
+        .await;
+    assert_eq!(response.status().as_u16(), 202);
+}
+
 /// Grants u-1 [`TestApp::grant_amount_for_fraud_alert`] and pushes t-1 of u-1: the event
 /// id of its one release.
 async fn release_one(app: &TestApp) -> String {
@@ -245,20 +254,43 @@ struct OutboxRow {
     next_attempt_at: i64,
 }
 
-fn outbox(app: &TestApp, event_id: &str) -> OutboxRow {
+/// The outbox row of `event_id`, if it has one (a delivered event's row is deleted).
+fn outbox_row(app: &TestApp, event_id: &str) -> Option<OutboxRow> {
     let mut conn = app.database.connect();
     let mut rows: Vec<OutboxRow> = diesel::sql_query(format!(
         "SELECT status, attempts, data, next_attempt_at FROM outbox_events WHERE event_id = '{event_id}'"
     ))
     .load(&mut conn)
     .unwrap();
-    assert_eq!(rows.len(), 1, "one outbox row for {event_id}");
-    rows.pop().unwrap()
+    assert!(rows.len() <= 1, "one outbox row for {event_id}");
+    rows.pop()
 }
 
+/// The outbox row of an event that is not delivered.
+fn outbox(app: &TestApp, event_id: &str) -> OutboxRow {
+    outbox_row(app, event_id).expect("the event is not delivered: it has an outbox row")
+}
+
+/// Waits until `event_id` is delivered: its row is gone with a `delivery.succeeded` record.
 async fn delivered(app: &TestApp, event_id: &str) {
     eventually(&format!("{event_id} delivered"), || {
-        (outbox(app, event_id).status == "delivered").then_some(())
+        outbox_row(app, event_id).is_none().then_some(())
+    })
+    .await;
+    assert!(
+        kinds(&audit_of(app, event_id)).contains(&"delivery.succeeded".to_string()),
+        "{event_id}: row gone without a delivery.succeeded record"
+    );
+}
+
+/// Waits until `n` release events are delivered (have their `delivery.succeeded` records).
+async fn releases_delivered(app: &TestApp, n: usize) {
+    eventually(&format!("{n} releases delivered"), || {
+        let delivered = stored_of_kind(&mut app.database.connect(), "delivery.succeeded")
+            .into_iter()
+            .filter(|record| record["detail"]["type"] == "transaction.released")
+            .count();
+        (delivered == n).then_some(())
     })
     .await;
 }
@@ -323,12 +355,8 @@ async fn a_release_is_delivered_signed_with_exactly_the_released_members() {
     chrono::DateTime::parse_from_rfc3339(body["created_at"].as_str().unwrap()).unwrap();
     assert_matches_published_schema(body);
 
-    // The payload is not kept once delivered; the audit records stay.
-    let row = outbox(&app, event_id);
-    assert_eq!(
-        (row.status.as_str(), row.attempts, row.data.as_str()),
-        ("delivered", 1, "{}")
-    );
+    // Nothing but the audit records is kept once delivered.
+    assert!(outbox_row(&app, event_id).is_none());
     let records = audit_of(&app, event_id);
     assert_eq!(kinds(&records), ["release", "delivery.succeeded"]);
     assert_eq!(
@@ -406,7 +434,10 @@ async fn a_receiver_that_fails_then_recovers_gets_the_same_webhook_id_again() {
             &json!({"attempt": 3, "type": "transaction.released", "http_status": 200}),
         ]
     );
-    assert_eq!(outbox(&app, event_id).attempts, 3);
+    assert!(
+        outbox_row(&app, event_id).is_none(),
+        "delivered on the third attempt"
+    );
 }
 
 #[tokio::test]
@@ -595,6 +626,76 @@ async fn a_revocation_during_an_attempt_answers_after_that_attempt_ended() {
 }
 
 #[tokio::test]
+async fn events_claimed_ahead_and_not_yet_sent_are_not_sent_after_a_revocation() {
+    let receiver = Receiver::start();
+    let app = app_for(&receiver, "").await;
+    // Fast answers first, so the worker learns a fast pace and claims far ahead.
+    app.grant_amount_for_fraud_alert("u-2").await;
+    push_many(&app, "w", "u-2", 40).await;
+    releases_delivered(&app, 40).await;
+
+    // Now every release is answered slowly: 32 are in flight, the rest wait claimed.
+    receiver.answer_with(|body, _| {
+        if body["type"] == "transaction.released" {
+            (204, Duration::from_millis(1500))
+        } else {
+            (204, Duration::ZERO)
+        }
+    });
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
+    let consent_id = consent["id"].as_str().unwrap();
+    push_many(&app, "t", "u-1", 200).await;
+    let of_u1 = |receiver: &Receiver| {
+        receiver
+            .requests()
+            .into_iter()
+            .filter(|r| r.json["user_id"] == "u-1" && r.json["type"] == "transaction.released")
+            .count()
+    };
+    eventually("attempts under way", || {
+        (of_u1(&receiver) > 0).then_some(())
+    })
+    .await;
+    let claimed_ahead = app.count_sql(&format!(
+        "SELECT COUNT(*) AS n FROM outbox_events WHERE consent_id = '{consent_id}' AND status = 'sending'"
+    ));
+    assert!(
+        claimed_ahead > 32,
+        "more claimed than in flight: {claimed_ahead}"
+    );
+
+    assert_eq!(app.revoke("u-1", consent_id).await.status().as_u16(), 200);
+    let sent_by_then = of_u1(&receiver);
+    assert!(
+        sent_by_then <= 32,
+        "only attempts under way were sent: {sent_by_then}"
+    );
+    // Nothing more leaves under the revoked consent; the notice does.
+    eventually("the consent.revoked notice", || {
+        receiver
+            .requests()
+            .into_iter()
+            .find(|r| r.json["type"] == "consent.revoked")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(of_u1(&receiver), sent_by_then);
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE consent_id = '{consent_id}' \
+             AND event_type = 'transaction.released' AND (status <> 'cancelled' OR claim_token IS NOT NULL)"
+        )),
+        0,
+        "every event of the consent is cancelled and no claim on it is left"
+    );
+    let cancelled = stored_of_kind(&mut app.database.connect(), "delivery.cancelled")
+        .into_iter()
+        .filter(|r| r["consent_id"] == consent_id)
+        .count();
+    assert_eq!(cancelled, 200, "each event's cancellation is audited");
+}
+
+#[tokio::test]
 async fn an_event_is_dead_lettered_after_the_configured_attempts() {
     let receiver = Receiver::start();
     receiver.answer_with(|_, _| (500, Duration::ZERO));
@@ -698,20 +799,8 @@ async fn two_gateways_on_one_database_send_each_event_once() {
     let mut second = app.spawn_second_node();
 
     app.grant_amount_for_fraud_alert("u-1").await;
-    let transactions: Vec<Value> = (0..120)
-        .map(|n| transaction(&format!("t-{n}"), "u-1"))
-        .collect();
-    let response = app
-        .push_transactions(&app.pki.bank_a, &json!({"transactions": transactions}))
-        .await;
-    assert_eq!(response.status().as_u16(), 202);
-    eventually("every event delivered", || {
-        (app.count_sql(
-            "SELECT COUNT(*) AS n FROM outbox_events WHERE event_type = 'transaction.released' AND status = 'delivered'",
-        ) == 120)
-            .then_some(())
-    })
-    .await;
+    push_many(&app, "t", "u-1", 120).await;
+    releases_delivered(&app, 120).await;
 
     let requests = receiver.requests();
     let mut ids: Vec<&str> = requests.iter().map(|r| r.id.as_str()).collect();
@@ -724,4 +813,35 @@ async fn two_gateways_on_one_database_send_each_event_once() {
         120
     );
     second.stop().await;
+}
+
+#[tokio::test]
+async fn more_events_than_one_claim_holds_are_each_delivered_once_and_audited() {
+    let receiver = Receiver::start();
+    let app = app_for(&receiver, "").await;
+    app.grant_amount_for_fraud_alert("u-1").await;
+    // More than a first round of attempts (32), so the worker claims again while earlier
+    // events are still being sent and recorded.
+    push_many(&app, "t", "u-1", 600).await;
+    releases_delivered(&app, 600).await;
+    assert_eq!(
+        app.count_sql(
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE event_type = 'transaction.released'"
+        ),
+        0,
+        "no delivered event keeps its row"
+    );
+
+    let mut ids: Vec<String> = receiver.requests().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 600, "no event was sent twice");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 600);
+    let mut audited: Vec<String> =
+        stored_of_kind(&mut app.database.connect(), "delivery.succeeded")
+            .into_iter()
+            .map(|record| record["event_id"].as_str().unwrap().to_string())
+            .collect();
+    audited.sort_unstable();
+    assert_eq!(audited, ids, "one delivery.succeeded record per event sent");
 }

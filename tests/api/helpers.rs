@@ -472,6 +472,14 @@ impl TestApp {
 }
 
 /// A valid transaction with `txn_id` for `user_id`.
+/// A bank batch body of `n` transactions of `user_id`, with ids `{prefix}-0`, `{prefix}-1` …
+pub fn transactions(prefix: &str, user_id: &str, n: usize) -> Value {
+    let items: Vec<Value> = (0..n)
+        .map(|i| transaction(&format!("{prefix}-{i}"), user_id))
+        .collect();
+    json!({"transactions": items})
+}
+
 pub fn transaction(txn_id: &str, user_id: &str) -> Value {
     json!({
         "txn_id": txn_id,

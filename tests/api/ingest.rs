@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{balance, pointers, problem, spawn_app, transaction};
+use crate::helpers::{
+    TestDatabase, balance, pointers, problem, spawn_app, transaction, transactions,
+};
 
 #[tokio::test]
 async fn a_valid_batch_is_accepted_with_a_result_per_transaction() {
@@ -163,11 +165,8 @@ async fn an_empty_batch_is_invalid_and_more_than_a_thousand_is_too_large() {
 #[tokio::test]
 async fn a_batch_of_a_thousand_is_accepted() {
     let app = spawn_app().await;
-    let items: Vec<Value> = (0..1000)
-        .map(|i| transaction(&format!("t-{i}"), "u-1"))
-        .collect();
     let response = app
-        .push_transactions(&app.pki.bank_a, &json!({"transactions": items}))
+        .push_transactions(&app.pki.bank_a, &transactions("t", "u-1", 1000))
         .await;
     assert_eq!(response.status().as_u16(), 202);
     let body: Value = response.json().await.unwrap();
@@ -343,4 +342,44 @@ async fn a_bank_over_its_rate_gets_429_with_retry_after_and_other_banks_are_unaf
             .await;
         assert_eq!(response.status().as_u16(), 202, "bank-a has no limit");
     }
+}
+
+#[tokio::test]
+async fn on_postgres_the_planner_statistics_follow_a_table_that_grows_fast() {
+    let app = spawn_app().await;
+    if !matches!(app.database, TestDatabase::Postgres { .. }) {
+        // SQLite plans these lookups without statistics; `db::analyze` checks it starts none.
+        return;
+    }
+    let analyzed = |app: &crate::helpers::TestApp| {
+        app.count_sql(
+            "SELECT COUNT(*) AS n FROM pg_stat_user_tables \
+             WHERE relname = 'ingested_transactions' AND last_analyze IS NOT NULL",
+        )
+    };
+    assert_eq!(analyzed(&app), 0, "a new database was never analyzed");
+    // 10,000 records: when the gateway's writer first refreshes the statistics.
+    for batch in 0..10 {
+        let response = app
+            .push_transactions(
+                &app.pki.bank_a,
+                &transactions(&format!("t-{batch}"), "u-1", 1000),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 202);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while analyzed(&app) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ingested_transactions was not analyzed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        app.count_sql(
+            "SELECT reltuples::bigint AS n FROM pg_class WHERE relname = 'ingested_transactions'"
+        ) >= 9_000,
+        "the planner knows the table's size"
+    );
 }

@@ -42,7 +42,18 @@ fn smoke_run_sends_only_accepted_batches() {
     let latency = load.latency.unwrap();
     assert!(latency.p50 <= latency.p99 && latency.p99 <= latency.max);
 
-    let half = report.half_peak.as_ref().unwrap();
+    let delivery = report.delivery.unwrap();
+    assert!(delivery.released() > 0, "the population's consents release");
+    assert!(delivery.after.delivered <= delivery.after.released);
+
+    let (drained, half) = report.half_peak.as_ref().unwrap();
+    let drained = drained.unwrap();
+    assert_eq!(
+        drained.left, 0,
+        "every event was delivered before half the peak"
+    );
+    // At least once: an event may be delivered twice, never fewer.
+    assert!(drained.delivered >= drained.backlog);
     assert!(half.plan.rate.unwrap() > 0.0);
     assert_eq!(half.totals.accepted, half.totals.sent);
     assert_eq!(half.totals.errors, 0, "{:?}", half.totals.error_samples);
@@ -63,4 +74,46 @@ fn a_run_refuses_a_batch_larger_than_the_contract_allows() {
     let refused = loadgen::run(&options);
 
     assert!(matches!(refused, Err(loadgen::BenchError::Usage(_))));
+}
+
+#[test]
+fn an_interrupted_run_removes_its_folder_and_exits_130() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    let parent = tempfile::tempdir().unwrap();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_consentgate-bench"))
+        .args(["--smoke", "--batch", "1", "--duration", "60", "--dir"])
+        .arg(parent.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(bench.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    assert!(banner.contains("run folder"), "{banner}");
+    let run_folder = std::fs::read_dir(parent.path())
+        .unwrap()
+        .next()
+        .expect("the run's folder")
+        .unwrap()
+        .path();
+    // Interrupted under load: once its gateway is up and writing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !run_folder.join("phase-0.db").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the phase never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = Command::new("kill")
+        .args(["-INT", &bench.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+
+    assert_eq!(bench.wait().unwrap().code(), Some(130));
+    assert!(!run_folder.exists(), "the run's folder is left behind");
 }
