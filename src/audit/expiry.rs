@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::record::{AuditRecord, Kind};
 use crate::db::DbError;
 use crate::db::schema::{consent_history, consents};
+use crate::delivery::outbox;
 use crate::time::{now_micros, rfc3339};
 use crate::writer::Tx;
 
@@ -33,6 +34,9 @@ pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
         .limit(BATCH)
         .load(tx.conn())?;
     for (id, user_id, recipient, bank, expires_at) in &expired {
+        // A consent that has run out releases nothing new (expiry is read at each release),
+        // and what was released under it and not yet delivered is not sent either.
+        let cancelled = outbox::cancel_undelivered(tx.conn(), id)?;
         diesel::insert_into(consent_history::table)
             .values((
                 consent_history::consent_id.eq(id),
@@ -47,8 +51,18 @@ pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
                 .recipient(recipient.clone())
                 .bank(bank.clone())
                 .consent(id.clone())
-                .detail(serde_json::json!({"expires_at": rfc3339(*expires_at)})),
+                .detail(serde_json::json!({
+                    "expires_at": rfc3339(*expires_at),
+                    "cancelled_events": cancelled.len(),
+                })),
         )?;
+        let parties = outbox::Parties {
+            consent_id: id,
+            user_id,
+            recipient_id: recipient,
+            bank_id: bank,
+        };
+        outbox::audit_cancelled(tx, &parties, cancelled, outbox::CONSENT_EXPIRED)?;
     }
     Ok(expired.len())
 }

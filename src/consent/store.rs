@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::model::Consent;
 use super::request::GrantRequest;
 use crate::audit::{AuditRecord, Kind};
-use crate::db::schema::{consent_history, consents, outbox_events};
+use crate::db::schema::{consent_history, consents};
 use crate::db::{DbConnection, DbError, to_i64};
 use crate::delivery::outbox;
 use crate::time::{micros, now_micros};
@@ -117,28 +117,9 @@ impl WriteJob for RevokeConsent {
             .execute(conn)?;
         record_history(conn, &consent.id, "revoked", &self.user_id, now)?;
         // Undelivered events made under this consent are never sent: pending ones, and ones
-        // a delivery worker has claimed (`sending`; an attempt already under way is awaited
-        // by the DELETE handler, see `delivery::await_attempts_in_flight`). RETURNING names
-        // exactly the rows cancelled, even when a worker records an outcome concurrently.
-        // Data minimisation (CONTRACT §5): a payload that will never be delivered is not kept.
-        let mut cancelled: Vec<(String, String, Option<String>)> = crate::on_backend!(conn, |c| {
-            diesel::update(
-                outbox_events::table
-                    .filter(outbox_events::consent_id.eq(&consent.id))
-                    .filter(outbox_events::status.eq_any(outbox::UNDELIVERED)),
-            )
-            .set((
-                outbox_events::status.eq(outbox::CANCELLED),
-                outbox_events::data.eq("{}"),
-            ))
-            .returning((
-                outbox_events::event_id,
-                outbox_events::event_type,
-                outbox_events::purpose,
-            ))
-            .get_results(c)
-        })?;
-        cancelled.sort();
+        // a delivery worker has claimed (an attempt already under way is awaited by the
+        // DELETE handler, see `delivery::await_attempts_in_flight`).
+        let cancelled = outbox::cancel_undelivered(conn, &consent.id)?;
         let revoked_index = tx.audit(
             AuditRecord::new(Kind::ConsentRevoked, actor.clone())
                 .user(consent.user_id.clone())
@@ -147,19 +128,17 @@ impl WriteJob for RevokeConsent {
                 .consent(consent.id.clone())
                 .detail(serde_json::json!({"cancelled_events": cancelled.len()})),
         )?;
-        for (event_id, event_type, purpose) in cancelled {
-            let mut record = AuditRecord::new(Kind::DeliveryCancelled, "gateway")
-                .user(consent.user_id.clone())
-                .recipient(consent.recipient_id.clone())
-                .bank(consent.bank_id.clone())
-                .consent(consent.id.clone())
-                .event(event_id)
-                .detail(serde_json::json!({"type": event_type, "reason": "consent_revoked"}));
-            if let Some(purpose) = purpose {
-                record = record.purpose(purpose);
-            }
-            tx.audit(record)?;
-        }
+        outbox::audit_cancelled(
+            tx,
+            &outbox::Parties {
+                consent_id: &consent.id,
+                user_id: &consent.user_id,
+                recipient_id: &consent.recipient_id,
+                bank_id: &consent.bank_id,
+            },
+            cancelled,
+            outbox::CONSENT_REVOKED_REASON,
+        )?;
         // The notice never overtakes data still being sent under the consent.
         let notice_due = outbox::revoked_notice_due(tx.conn(), &consent.id, now)?;
         queue_revoked_event(tx.conn(), &consent, now, notice_due, revoked_index)?;

@@ -8,7 +8,7 @@
 //!      ▲                  │ ──failure, attempts left──▶ pending (next_attempt_at = back-off)
 //!      │                  │ ──failure, last attempt──▶ dead_lettered (payload deleted)
 //!      └─lease expired────┘
-//!   pending | sending ──revocation──▶ cancelled                    (payload deleted)
+//!   pending | sending ──revocation or expiry──▶ cancelled          (payload deleted)
 //! ```
 //!
 //! A claim is made in a writer transaction: it moves due events to `sending`, stamps them with a
@@ -24,6 +24,7 @@
 //! an event is `sending` cancels it but leaves its `claim_token`: that marks an attempt in
 //! flight, which the revocation's answer waits for (see [`in_flight_until`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use diesel::prelude::*;
 
 use super::sender::AttemptResult;
 use crate::audit::{AuditRecord, Kind};
-use crate::db::schema::outbox_events;
+use crate::db::schema::{consents, outbox_events};
 use crate::db::{DbConnection, DbError};
 use crate::time::now_micros;
 use crate::writer::{Tx, WriteJob};
@@ -281,7 +282,7 @@ impl WriteJob for RecordAttempts {
     fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Vec<Recorded>, DbError> {
         let now = now_micros();
         for claimed in self.returned.iter() {
-            give_back(tx.conn(), claimed, now)?;
+            give_back(tx, claimed, now)?;
         }
         self.attempts
             .iter()
@@ -291,11 +292,25 @@ impl WriteJob for RecordAttempts {
 }
 
 /// Gives back a claim that was never attempted (it became too old to attempt, the node is
-/// stopping, or a revocation cancelled the event since it was claimed): a `sending` event is
-/// due again at once; a cancelled one drops the claim's token, so the revocation waiting for
-/// it answers at once, and its held-back `consent.revoked` notice is brought forward. Nothing
-/// is audited: nothing was sent.
-fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<(), DbError> {
+/// stopping, a revocation cancelled the event, or its consent expired since it was claimed):
+/// a `sending` event is due again at once; a cancelled one drops the claim's token, so the
+/// revocation waiting for it answers at once, and its held-back `consent.revoked` notice is
+/// brought forward. A release whose consent has expired is cancelled first, with every
+/// undelivered event of that consent (as the expiry sweep would do a few seconds later),
+/// rather than claimed again and again until then. No attempt is audited: nothing was sent.
+fn give_back(tx: &mut Tx<'_>, claimed: &Claimed, now: i64) -> Result<(), DbError> {
+    let event = &claimed.event;
+    if event.event_type != CONSENT_REVOKED && expired(tx.conn(), &event.consent_id, now)? {
+        let parties = Parties {
+            consent_id: &event.consent_id,
+            user_id: &event.user_id,
+            recipient_id: &event.recipient_id,
+            bank_id: &event.bank_id,
+        };
+        let cancelled = cancel_undelivered(tx.conn(), &event.consent_id)?;
+        audit_cancelled(tx, &parties, cancelled, CONSENT_EXPIRED)?;
+    }
+    let conn = tx.conn();
     let due_again = diesel::update(
         outbox_events::table
             .filter(outbox_events::event_id.eq(&claimed.event.event_id))
@@ -336,28 +351,149 @@ fn release_cancelled(
     Ok(released == 1)
 }
 
-/// Of `claims` (event id and claim token), the event ids still `sending` under that token:
-/// those not cancelled by a revocation nor claimed again since. Read just before an attempt.
+/// Of `claims` (event id and claim token), the event ids that may be sent now: still
+/// `sending` under that token (not cancelled by a revocation nor claimed again since) and,
+/// for a release, made under a consent that is still live (an event released under a
+/// consent that has since expired is not sent: it is given back and cancelled). Read just
+/// before an attempt.
 pub fn still_claimed(
     conn: &mut DbConnection,
     claims: &[(&str, &str)],
-) -> Result<std::collections::HashSet<String>, DbError> {
+) -> Result<HashSet<String>, DbError> {
     let ids: Vec<&str> = claims.iter().map(|(id, _)| *id).collect();
-    let rows: Vec<(String, Option<String>)> = outbox_events::table
+    let rows: Vec<(String, Option<String>, String, String)> = outbox_events::table
         .filter(outbox_events::event_id.eq_any(&ids))
         .filter(outbox_events::status.eq(SENDING))
-        .select((outbox_events::event_id, outbox_events::claim_token))
+        .select((
+            outbox_events::event_id,
+            outbox_events::claim_token,
+            outbox_events::event_type,
+            outbox_events::consent_id,
+        ))
         .load(conn)?;
-    let tokens: std::collections::HashMap<String, Option<String>> = rows.into_iter().collect();
+    let mut consent_ids: Vec<&str> = rows
+        .iter()
+        .filter(|(_, _, kind, _)| kind != CONSENT_REVOKED)
+        .map(|(_, _, _, consent)| consent.as_str())
+        .collect();
+    consent_ids.sort_unstable();
+    consent_ids.dedup();
+    let live = live_consents(conn, &consent_ids, now_micros())?;
+    let sendable: HashMap<&str, Option<&str>> = rows
+        .iter()
+        .filter(|(_, _, kind, consent)| kind == CONSENT_REVOKED || live.contains(consent))
+        .map(|(id, token, _, _)| (id.as_str(), token.as_deref()))
+        .collect();
     Ok(claims
         .iter()
-        .filter(|(id, token)| {
-            tokens
-                .get(*id)
-                .is_some_and(|t| t.as_deref() == Some(*token))
-        })
+        .filter(|(id, token)| sendable.get(id).is_some_and(|t| *t == Some(*token)))
         .map(|(id, _)| (*id).to_string())
         .collect())
+}
+
+/// Of `consent_ids`, those neither revoked nor expired at `now` (a consent that cannot be
+/// found is not live).
+fn live_consents(
+    conn: &mut DbConnection,
+    consent_ids: &[&str],
+    now: i64,
+) -> Result<HashSet<String>, DbError> {
+    if consent_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let live: Vec<String> = consents::table
+        .filter(consents::id.eq_any(consent_ids))
+        .filter(consents::revoked_at.is_null())
+        .filter(consents::expires_at.gt(now))
+        .select(consents::id)
+        .load(conn)?;
+    Ok(live.into_iter().collect())
+}
+
+/// Whether `consent_id` has expired at `now` and was not revoked before (a revoked consent's
+/// events were cancelled by its revocation). A consent that cannot be found counts as
+/// expired: nothing covers its events.
+fn expired(conn: &mut DbConnection, consent_id: &str, now: i64) -> Result<bool, DbError> {
+    let found: Option<(Option<i64>, i64)> = consents::table
+        .filter(consents::id.eq(consent_id))
+        .select((consents::revoked_at, consents::expires_at))
+        .first(conn)
+        .optional()?;
+    Ok(found.is_none_or(|(revoked_at, expires_at)| revoked_at.is_none() && expires_at <= now))
+}
+
+/// Why undelivered events were cancelled, as their `delivery.cancelled` records say.
+pub const CONSENT_REVOKED_REASON: &str = "consent_revoked";
+/// See [`CONSENT_REVOKED_REASON`].
+pub const CONSENT_EXPIRED: &str = "consent_expired";
+
+/// Who an event's consent is between: what its audit records name.
+pub struct Parties<'a> {
+    /// The consent.
+    pub consent_id: &'a str,
+    /// Its user.
+    pub user_id: &'a str,
+    /// Its recipient.
+    pub recipient_id: &'a str,
+    /// Its bank.
+    pub bank_id: &'a str,
+}
+
+/// An event cancelled by [`cancel_undelivered`]: its id, type and purpose.
+pub type CancelledEvent = (String, String, Option<String>);
+
+/// Cancels every undelivered release made under `consent_id` (`pending`, and `sending`: an
+/// attempt already under way keeps its claim token, which marks it in flight; never a
+/// `consent.revoked` notice) and drops their payloads (data minimisation, CONTRACT §5: a payload that will never be delivered is
+/// not kept). RETURNING names exactly the rows cancelled, even when a worker records an
+/// outcome concurrently. Sorted by event id.
+pub fn cancel_undelivered(
+    conn: &mut DbConnection,
+    consent_id: &str,
+) -> Result<Vec<CancelledEvent>, DbError> {
+    let mut cancelled: Vec<CancelledEvent> = crate::on_backend!(conn, |c| {
+        diesel::update(
+            outbox_events::table
+                .filter(outbox_events::consent_id.eq(consent_id))
+                .filter(outbox_events::status.eq_any(UNDELIVERED))
+                .filter(outbox_events::event_type.ne(CONSENT_REVOKED)),
+        )
+        .set((
+            outbox_events::status.eq(CANCELLED),
+            outbox_events::data.eq("{}"),
+        ))
+        .returning((
+            outbox_events::event_id,
+            outbox_events::event_type,
+            outbox_events::purpose,
+        ))
+        .get_results(c)
+    })?;
+    cancelled.sort();
+    Ok(cancelled)
+}
+
+/// One `delivery.cancelled` record per event of `cancelled`, for `reason`.
+pub fn audit_cancelled(
+    tx: &mut Tx<'_>,
+    parties: &Parties<'_>,
+    cancelled: Vec<CancelledEvent>,
+    reason: &str,
+) -> Result<(), DbError> {
+    for (event_id, event_type, purpose) in cancelled {
+        let mut record = AuditRecord::new(Kind::DeliveryCancelled, "gateway")
+            .user(parties.user_id.to_string())
+            .recipient(parties.recipient_id.to_string())
+            .bank(parties.bank_id.to_string())
+            .consent(parties.consent_id.to_string())
+            .event(event_id)
+            .detail(serde_json::json!({"type": event_type, "reason": reason}));
+        if let Some(purpose) = purpose {
+            record = record.purpose(purpose);
+        }
+        tx.audit(record)?;
+    }
+    Ok(())
 }
 
 /// One attempt to record: the state change and its audit record(s).

@@ -3,6 +3,7 @@
 //! retries with the same `webhook-id`, restarts, revocation, dead-lettering, and the audit
 //! record of every attempt.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -844,4 +845,117 @@ async fn more_events_than_one_claim_holds_are_each_delivered_once_and_audited() 
             .collect();
     audited.sort_unstable();
     assert_eq!(audited, ids, "one delivery.succeeded record per event sent");
+}
+
+/// Sets `consent_id` to have expired a second ago, as time would.
+fn expire(app: &TestApp, consent_id: &str) {
+    let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
+    app.execute_sql(&format!(
+        "UPDATE consents SET expires_at = {past} WHERE id = '{consent_id}'"
+    ));
+}
+
+/// Waits until `event_id` is cancelled and checks what is left of it: no payload, no
+/// `delivery.succeeded`, one `delivery.cancelled` for the consent's expiry.
+async fn cancelled_for_expiry(app: &TestApp, event_id: &str) {
+    let row = eventually(&format!("{event_id} cancelled"), || {
+        outbox_row(app, event_id).filter(|row| row.status == "cancelled")
+    })
+    .await;
+    assert_eq!(
+        row.data, "{}",
+        "the payload of a cancelled event is deleted"
+    );
+    let records = audit_of(app, event_id);
+    let kinds = kinds(&records);
+    assert!(
+        !kinds.contains(&"delivery.succeeded".to_string()),
+        "{kinds:?}"
+    );
+    let cancellations: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "delivery.cancelled")
+        .map(|r| &r["detail"])
+        .collect();
+    assert_eq!(
+        cancellations,
+        [&json!({"type": "transaction.released", "reason": "consent_expired"})]
+    );
+}
+
+#[tokio::test]
+async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_sent() {
+    let receiver = Receiver::start();
+    let accepting = Arc::new(AtomicBool::new(false));
+    let accepts = Arc::clone(&accepting);
+    receiver.answer_with(move |_, _| {
+        if accepts.load(Ordering::SeqCst) {
+            (204, Duration::ZERO)
+        } else {
+            (500, Duration::ZERO)
+        }
+    });
+    let app = app_for(&receiver, FAST_RETRIES).await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
+    let event_id = &push(&app, "t-1", "u-1").await[0];
+    eventually("a failed attempt", || {
+        (!receiver.requests_for(event_id).is_empty()).then_some(())
+    })
+    .await;
+
+    expire(&app, consent["id"].as_str().unwrap());
+    // An attempt checked before the expiry may still be on its way.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The receiver now accepts: a retry (50-200 ms apart) that went out would be delivered,
+    // long before the expiry job (every 5 s) could cancel the event.
+    accepting.store(true, Ordering::SeqCst);
+
+    cancelled_for_expiry(&app, event_id).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let answered: Vec<u16> = audit_of(&app, event_id)
+        .iter()
+        .filter_map(|r| r["detail"]["http_status"].as_u64())
+        .map(|s| u16::try_from(s).unwrap())
+        .collect();
+    assert!(
+        answered.iter().all(|s| *s == 500),
+        "every attempt went out before the expiry: {answered:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_expiry_job_cancels_the_undelivered_events_of_an_expired_consent() {
+    let receiver = Receiver::start();
+    receiver.answer_with(|_, _| (500, Duration::ZERO));
+    // After its first failure the event waits a minute: no worker looks at it again.
+    let app = app_for(
+        &receiver,
+        "[delivery]\ninitial_backoff = \"60s\"\nmax_backoff = \"60s\"\n",
+    )
+    .await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
+    let consent_id = consent["id"].as_str().unwrap();
+    let event_id = &push(&app, "t-1", "u-1").await[0];
+    eventually("a failed attempt", || {
+        (outbox(&app, event_id).attempts == 1).then_some(())
+    })
+    .await;
+
+    expire(&app, consent_id);
+
+    cancelled_for_expiry(&app, event_id).await;
+    assert_eq!(receiver.requests_for(event_id).len(), 1);
+    let expiries: Vec<Value> = stored_of_kind(&mut app.database.connect(), "consent.expired");
+    assert_eq!(expiries.len(), 1);
+    assert_eq!(expiries[0]["consent_id"], consent_id);
+    assert_eq!(expiries[0]["detail"]["cancelled_events"], 1);
+    // The access log says so too.
+    let log = app.get_json_as("u-1", "/v1/me/access-log").await;
+    let item = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "release" && i["event_id"] == event_id.as_str())
+        .unwrap();
+    assert_eq!(item["delivery"], "cancelled");
 }
