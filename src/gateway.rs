@@ -130,6 +130,7 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
         policy: web::Data::from(policy),
         directory: web::Data::new(Directory::new(config)),
         signer: web::Data::from(signer),
+        backlog: web::Data::from(delivery.backlog()),
     };
     let workers = config
         .server

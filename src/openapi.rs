@@ -324,7 +324,7 @@ fn paths() -> Value {
     Value::Object(paths)
 }
 
-const BATCH_RULES: &str = "A batch is atomic: if any item is invalid the answer is `422` with one `errors` entry per bad member, and nothing from the batch is stored, released or delivered. Unknown members are invalid. Re-sending an identical item is not an error and releases nothing again (`duplicate`); re-sending a key with different content is `409` for the whole batch. The `202` is sent only once everything it reports is durably committed.";
+const BATCH_RULES: &str = "A batch is atomic: if any item is invalid the answer is `422` with one `errors` entry per bad member, and nothing from the batch is stored, released or delivered. Unknown members are invalid. Re-sending an identical item is not an error and releases nothing again (`duplicate`); re-sending a key with different content is `409` for the whole batch. The `202` is sent only once everything it reports is durably committed. While more released events wait for delivery than `delivery.max_backlog`, the answer is `503 not_ready` with `Retry-After` and nothing is stored (back-pressure; retry the same batch).";
 
 fn post_transactions() -> Op {
     Op {
@@ -865,7 +865,7 @@ const PROBLEMS: [(u16, &str, &str); 11] = [
     (
         503,
         "NotReady",
-        "`not_ready`: the gateway cannot serve this now (database or writer unavailable); retry after `Retry-After` seconds",
+        "`not_ready`: the gateway cannot serve this now (database or writer unavailable, or on the bank routes the delivery backlog at its bound); retry after `Retry-After` seconds",
     ),
 ];
 

@@ -174,6 +174,9 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     /// Extra roots trusted for `https` webhook URLs.
     pub ca_file: Option<PathBuf>,
+    /// Events waiting for delivery (all nodes) at which ingest is refused with `503` until
+    /// delivery catches up (back-pressure; `src/delivery/backlog.rs`).
+    pub max_backlog: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -184,6 +187,7 @@ impl Default for DeliveryConfig {
             max_backoff: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             ca_file: None,
+            max_backlog: 1_000_000,
         }
     }
 }
@@ -201,6 +205,9 @@ impl DeliveryConfig {
         }
         if self.timeout.is_zero() {
             return Err(key_error("delivery.timeout", "must be more than zero"));
+        }
+        if self.max_backlog == 0 {
+            return Err(key_error("delivery.max_backlog", "must be at least 1"));
         }
         Ok(())
     }

@@ -152,3 +152,11 @@ fn a_database_url_with_another_scheme_is_rejected() {
     let err = parse(MINIMAL, &[("CONSENTGATE__DATABASE__URL", "mysql://x")]).unwrap_err();
     assert!(err.to_string().contains("database.url"), "{err}");
 }
+
+#[test]
+fn the_delivery_backlog_bound_defaults_to_a_million_and_zero_is_rejected() {
+    assert_eq!(parse(MINIMAL, &[]).unwrap().delivery.max_backlog, 1_000_000);
+    let text = format!("{MINIMAL}\n[delivery]\nmax_backlog = 0\n");
+    let err = parse(&text, &[]).unwrap_err();
+    assert!(err.to_string().contains("delivery.max_backlog"), "{err}");
+}

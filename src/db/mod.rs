@@ -3,7 +3,7 @@
 
 mod analyze;
 mod connection;
-mod periodic;
+pub mod periodic;
 pub mod schema;
 mod settings;
 mod wal;

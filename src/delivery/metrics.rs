@@ -16,6 +16,10 @@ pub struct DeliveryMetrics {
     pub dead_lettered: AtomicU64,
     /// Attempts whose event a revocation cancelled while they were in flight.
     pub cancelled_in_flight: AtomicU64,
+    /// Events waiting for delivery (all nodes), as last counted, up to `delivery.max_backlog`.
+    pub backlog: AtomicU64,
+    /// Ingest requests refused because the backlog was at its bound.
+    pub backlog_refusals: AtomicU64,
 }
 
 impl DeliveryMetrics {
@@ -69,6 +73,16 @@ impl DeliveryMetrics {
             out,
             "consentgate_delivery_attempts_cancelled_in_flight_total {}",
             load(&self.cancelled_in_flight)
+        );
+        out.push_str("# HELP consentgate_delivery_backlog Events waiting for delivery, as last counted (counting stops at delivery.max_backlog).\n");
+        out.push_str("# TYPE consentgate_delivery_backlog gauge\n");
+        let _ = writeln!(out, "consentgate_delivery_backlog {}", load(&self.backlog));
+        out.push_str("# HELP consentgate_ingest_refused_backlog_total Ingest requests refused (503) while the delivery backlog was at its bound.\n");
+        out.push_str("# TYPE consentgate_ingest_refused_backlog_total counter\n");
+        let _ = writeln!(
+            out,
+            "consentgate_ingest_refused_backlog_total {}",
+            load(&self.backlog_refusals)
         );
         out
     }

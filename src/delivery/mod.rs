@@ -7,6 +7,7 @@
 //! attempt), [`signature`], [`envelope`] (the body), [`backoff`], [`worker`] (the task),
 //! [`metrics`]. `docs/delivery.md` describes the behaviour for operators and recipients.
 
+pub mod backlog;
 pub mod backoff;
 pub mod envelope;
 pub mod metrics;
@@ -37,6 +38,9 @@ pub enum DeliveryError {
     /// The HTTP client could not be built.
     #[error("cannot build the webhook client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The backlog's counting thread could not start.
+    #[error("cannot start counting the delivery backlog: {0}")]
+    Backlog(#[from] DbError),
     /// A recipient's settings are unusable.
     #[error("recipient `{id}`: {message}")]
     Recipient {
@@ -52,6 +56,9 @@ pub struct Delivery {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     metrics: Arc<DeliveryMetrics>,
+    backlog: Arc<backlog::Backlog>,
+    /// The backlog's counting thread; stops when dropped.
+    _counting: crate::db::periodic::Periodic,
 }
 
 impl Delivery {
@@ -63,6 +70,8 @@ impl Delivery {
         writer: Writer,
     ) -> Result<Self, DeliveryError> {
         let metrics = Arc::new(DeliveryMetrics::default());
+        let (backlog, counting) =
+            backlog::watch(database.clone(), config.max_backlog, Arc::clone(&metrics))?;
         let context = Arc::new(worker::Context {
             database,
             writer,
@@ -80,7 +89,14 @@ impl Delivery {
             stop,
             task,
             metrics,
+            backlog,
+            _counting: counting,
         })
+    }
+
+    /// The backlog ingest checks before it stores a batch.
+    pub fn backlog(&self) -> Arc<backlog::Backlog> {
+        Arc::clone(&self.backlog)
     }
 
     /// The node's delivery counters (render with [`DeliveryMetrics::render`]).

@@ -599,6 +599,25 @@ impl RecordAttempt {
     }
 }
 
+/// How many events wait for delivery (`pending` or `sending`), counting no further than
+/// `bound`: an index count that stops at the bound, so a huge backlog costs no more than
+/// `bound` index entries.
+pub fn undelivered_up_to(conn: &mut DbConnection, bound: u64) -> Result<u64, DbError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    // A number from the configuration, not client input.
+    let query = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM outbox_events \
+         WHERE status IN ('pending', 'sending') LIMIT {}) AS waiting",
+        bound.min(i64::MAX as u64)
+    ));
+    let counted: Count = crate::on_backend!(conn, |c| query.clone().get_result(c))?;
+    Ok(u64::try_from(counted.n).unwrap_or(0))
+}
+
 /// When the next event falls due (a pending event's next attempt, or a claim's lease end);
 /// `None` when nothing is waiting.
 pub fn next_due(conn: &mut DbConnection) -> Result<Option<i64>, DbError> {

@@ -52,6 +52,8 @@ pub struct Shared {
     pub directory: web::Data<crate::directory::Directory>,
     /// Signs audit checkpoints (and publishes its public key).
     pub signer: web::Data<crate::audit::CheckpointSigner>,
+    /// Events waiting for delivery, against `delivery.max_backlog` (ingest back-pressure).
+    pub backlog: web::Data<crate::delivery::backlog::Backlog>,
 }
 
 /// Starts the bank listener on `listener` with `tls`; requests get the caller's bank from
@@ -70,6 +72,7 @@ pub fn bank_server(
             .app_data(shared.metrics.clone())
             .app_data(shared.banks.clone())
             .app_data(shared.rate_limits.clone())
+            .app_data(shared.backlog.clone())
             .wrap(from_fn(metrics::record_bank))
             .service(
                 web::resource("/v1/transactions")

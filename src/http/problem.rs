@@ -70,6 +70,11 @@ pub enum ApiError {
     /// 503: the gateway cannot serve this now (database down, writer stopped).
     #[error("the gateway is not ready")]
     NotReady,
+    /// 503: more events wait for delivery than `delivery.max_backlog`; nothing was stored.
+    #[error(
+        "more released events wait for delivery than the gateway holds; nothing was stored; retry later"
+    )]
+    BacklogFull,
     /// 500: a fault of ours. The cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,7 +96,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::TooManyRequests { .. } => "rate_limited",
-            Self::NotReady => "not_ready",
+            Self::NotReady | Self::BacklogFull => "not_ready",
             Self::Internal(_) => "internal",
         }
     }
@@ -107,7 +112,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::Unprocessable { .. } => "Validation failed",
             Self::TooManyRequests { .. } => "Too many requests",
-            Self::NotReady => "Not ready",
+            Self::NotReady | Self::BacklogFull => "Not ready",
             Self::Internal(_) => "Internal error",
         }
     }
@@ -159,7 +164,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady | Self::BacklogFull => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -204,6 +209,10 @@ impl ResponseError for ApiError {
             }
             Self::NotReady => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            Self::BacklogFull => {
+                let after = crate::delivery::backlog::RETRY_AFTER_SECS.to_string();
+                response.insert_header((header::RETRY_AFTER, after));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));

@@ -10,6 +10,7 @@ use super::release::{Plan, Releasable, Release, plan_batch};
 use super::response::{BatchResponse, batch_error, conflict};
 use super::store::{StoreBalances, StoreOutcome, StoreTransactions};
 use crate::db::Database;
+use crate::delivery::backlog::Backlog;
 use crate::domain::{BankId, parse_balance_batch, parse_transaction_batch};
 use crate::http::{ApiError, AuthenticatedBank, JsonBody, Metrics};
 use crate::policy::PolicyEngine;
@@ -34,7 +35,9 @@ pub async fn post_transactions(
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
     metrics: web::Data<Metrics>,
+    backlog: web::Data<Backlog>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_when_backlog_full(&backlog)?;
     let items = parse_transaction_batch(&body.0).map_err(|e| {
         metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
         batch_error(e, "transactions")
@@ -66,7 +69,9 @@ pub async fn post_balances(
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
     metrics: web::Data<Metrics>,
+    backlog: web::Data<Backlog>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_when_backlog_full(&backlog)?;
     let items = parse_balance_batch(&body.0).map_err(|e| {
         metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
         batch_error(e, "balances")
@@ -89,6 +94,14 @@ pub async fn post_balances(
     let statuses = stored_or_conflict(outcome, &metrics, "balances", "account_ref")?;
     count(&metrics.balances_ingested, &metrics, &statuses);
     Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, statuses)))
+}
+
+/// Back-pressure (`src/delivery/backlog.rs`): checked before anything is parsed or stored.
+fn refuse_when_backlog_full(backlog: &Backlog) -> Result<(), ApiError> {
+    if backlog.refuses() {
+        return Err(ApiError::BacklogFull);
+    }
+    Ok(())
 }
 
 fn stored_or_conflict(

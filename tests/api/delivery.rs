@@ -11,7 +11,9 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, spawn_app_with, transaction, transactions};
+use crate::helpers::{
+    Options, TestApp, WEBHOOK_SECRET, balance, problem, spawn_app_with, transaction, transactions,
+};
 use crate::stored_log::{stored_of_kind, stored_records};
 
 /// How long any wait may last before the test fails.
@@ -958,4 +960,91 @@ async fn the_expiry_job_cancels_the_undelivered_events_of_an_expired_consent() {
         .find(|i| i["kind"] == "release" && i["event_id"] == event_id.as_str())
         .unwrap();
     assert_eq!(item["delivery"], "cancelled");
+}
+
+/// The value of metric `name` (a line `name value`) in `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.api_get("/metrics", None).await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .expect("the metric is in /metrics")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ingest_is_refused_while_the_delivery_backlog_is_at_its_bound_and_stores_nothing() {
+    let receiver = Receiver::start();
+    let accepting = Arc::new(AtomicBool::new(false));
+    let accepts = Arc::clone(&accepting);
+    receiver.answer_with(move |_, _| {
+        if accepts.load(Ordering::SeqCst) {
+            (204, Duration::ZERO)
+        } else {
+            (500, Duration::ZERO)
+        }
+    });
+    let app = app_for(&receiver, &format!("{FAST_RETRIES}max_backlog = 2\n")).await;
+    app.grant_amount_for_fraud_alert("u-1").await;
+    push_many(&app, "t", "u-1", 2).await;
+
+    // The backlog is counted once a second: within a few, ingest is refused. A try
+    // accepted before the count caught up only adds to the backlog.
+    let started = Instant::now();
+    let mut tries = 0;
+    let (refused, refused_txn) = loop {
+        tries += 1;
+        let txn = format!("late-{tries}");
+        let response = app
+            .push_transactions(
+                &app.pki.bank_a,
+                &json!({"transactions": [transaction(&txn, "u-1")]}),
+            )
+            .await;
+        if response.status().as_u16() == 503 {
+            break (response, txn);
+        }
+        assert_eq!(response.status().as_u16(), 202);
+        assert!(started.elapsed() < DEADLINE, "ingest never refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let waiting = 2 + tries - 1;
+    assert_eq!(
+        refused.headers()["retry-after"].to_str().unwrap(),
+        consentgate::delivery::backlog::RETRY_AFTER_SECS.to_string()
+    );
+    problem(refused, 503, "not_ready").await;
+    let balances = app
+        .push_balances(
+            &app.pki.bank_a,
+            &json!({"balances": [balance("acct-1", "u-1")]}),
+        )
+        .await;
+    problem(balances, 503, "not_ready").await;
+    assert_eq!(
+        metric(&app, "consentgate_delivery_backlog").await,
+        2,
+        "counting stops at the bound"
+    );
+    assert!(metric(&app, "consentgate_ingest_refused_backlog_total").await >= 2);
+
+    // Once delivery catches up, the same batch is accepted as new: the refusal stored nothing.
+    accepting.store(true, Ordering::SeqCst);
+    releases_delivered(&app, waiting).await;
+    let accepted = loop {
+        let response = app
+            .push_transactions(
+                &app.pki.bank_a,
+                &json!({"transactions": [transaction(&refused_txn, "u-1")]}),
+            )
+            .await;
+        if response.status().as_u16() == 202 {
+            break response;
+        }
+        problem(response, 503, "not_ready").await;
+        assert!(started.elapsed() < 2 * DEADLINE, "ingest never resumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let body: Value = accepted.json().await.unwrap();
+    assert_eq!(body["results"][0]["status"], "accepted", "{body}");
 }
