@@ -22,7 +22,10 @@
 //! Claims, outcomes and revocations all run inside writer transactions, so they are ordered:
 //! an event whose revocation committed first is never claimed. A revocation that commits while
 //! an event is `sending` cancels it but leaves its `claim_token`: that marks an attempt in
-//! flight, which the revocation's answer waits for (see [`in_flight_until`]).
+//! flight, which the revocation's answer waits for (see [`in_flight_until`]). A consent's
+//! expiry cancels its releases the same way (the expiry job, or a give-back that finds the
+//! consent expired), and the check before each attempt sends no release of a consent that
+//! is no longer live.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -41,11 +44,11 @@ use crate::writer::{Tx, WriteJob};
 pub const PENDING: &str = "pending";
 /// Claimed by a worker, attempt under way.
 pub const SENDING: &str = "sending";
-/// Cancelled by a revocation; the payload is gone.
+/// Cancelled by a revocation or by its consent's expiry; the payload is gone.
 pub const CANCELLED: &str = "cancelled";
 /// Given up after the last attempt; the payload is gone.
 pub const DEAD_LETTERED: &str = "dead_lettered";
-/// The states a revocation cancels.
+/// The states a revocation or an expiry cancels.
 pub const UNDELIVERED: [&str; 2] = [PENDING, SENDING];
 /// The event type that tells a recipient a consent was revoked.
 pub const CONSENT_REVOKED: &str = "consent.revoked";
@@ -280,14 +283,19 @@ impl WriteJob for RecordAttempts {
     }
 
     fn apply(&mut self, tx: &mut Tx<'_>) -> Result<Vec<Recorded>, DbError> {
+        // Attempts first: giving back an event whose consent expired cancels every
+        // undelivered event of that consent, and one of them may be an attempt of this job
+        // that was checked before the expiry and delivered; recorded first, it is delivered.
+        let recorded = self
+            .attempts
+            .iter()
+            .map(|attempt| attempt.record(tx))
+            .collect::<Result<Vec<_>, _>>()?;
         let now = now_micros();
         for claimed in self.returned.iter() {
             give_back(tx, claimed, now)?;
         }
-        self.attempts
-            .iter()
-            .map(|attempt| attempt.record(tx))
-            .collect()
+        Ok(recorded)
     }
 }
 

@@ -96,7 +96,8 @@ pub async fn post_balances(
     Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, statuses)))
 }
 
-/// Back-pressure (`src/delivery/backlog.rs`): checked before anything is parsed or stored.
+/// Back-pressure (`src/delivery/backlog.rs`): checked before the batch is validated,
+/// planned or stored (the body has been read and parsed as JSON by then).
 fn refuse_when_backlog_full(backlog: &Backlog) -> Result<(), ApiError> {
     if backlog.refuses() {
         return Err(ApiError::BacklogFull);

@@ -912,6 +912,8 @@ async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_se
     // long before the expiry job (every 5 s) could cancel the event.
     accepting.store(true, Ordering::SeqCst);
 
+    // Cancelled by the give-back or by the expiry job, whichever comes first: this test
+    // checks that nothing is sent after the expiry, not which of the two cancelled it.
     cancelled_for_expiry(&app, event_id).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let answered: Vec<u16> = audit_of(&app, event_id)
