@@ -885,9 +885,8 @@ async fn cancelled_for_expiry(app: &TestApp, event_id: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_sent() {
-    let receiver = Receiver::start();
+/// Makes `receiver` answer 500 until the returned switch is set, and 204 from then on.
+fn failing_until_accepting(receiver: &Receiver) -> Arc<AtomicBool> {
     let accepting = Arc::new(AtomicBool::new(false));
     let accepts = Arc::clone(&accepting);
     receiver.answer_with(move |_, _| {
@@ -897,6 +896,13 @@ async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_se
             (500, Duration::ZERO)
         }
     });
+    accepting
+}
+
+#[tokio::test]
+async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_sent() {
+    let receiver = Receiver::start();
+    let accepting = failing_until_accepting(&receiver);
     let app = app_for(&receiver, FAST_RETRIES).await;
     let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let event_id = &push(&app, "t-1", "u-1").await[0];
@@ -977,15 +983,7 @@ async fn metric(app: &TestApp, name: &str) -> u64 {
 #[tokio::test]
 async fn ingest_is_refused_while_the_delivery_backlog_is_at_its_bound_and_stores_nothing() {
     let receiver = Receiver::start();
-    let accepting = Arc::new(AtomicBool::new(false));
-    let accepts = Arc::clone(&accepting);
-    receiver.answer_with(move |_, _| {
-        if accepts.load(Ordering::SeqCst) {
-            (204, Duration::ZERO)
-        } else {
-            (500, Duration::ZERO)
-        }
-    });
+    let accepting = failing_until_accepting(&receiver);
     let app = app_for(&receiver, &format!("{FAST_RETRIES}max_backlog = 2\n")).await;
     app.grant_amount_for_fraud_alert("u-1").await;
     push_many(&app, "t", "u-1", 2).await;
