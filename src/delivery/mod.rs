@@ -58,7 +58,7 @@ pub struct Delivery {
     metrics: Arc<DeliveryMetrics>,
     backlog: Arc<backlog::Backlog>,
     /// The backlog's counting thread; stops when dropped.
-    _counting: crate::db::periodic::Periodic,
+    counting: crate::db::periodic::Periodic,
 }
 
 impl Delivery {
@@ -90,7 +90,7 @@ impl Delivery {
             task,
             metrics,
             backlog,
-            _counting: counting,
+            counting,
         })
     }
 
@@ -111,6 +111,10 @@ impl Delivery {
         if let Err(err) = self.task.await {
             tracing::error!(error = %err, "the delivery worker failed");
         }
+        // Dropping the handle joins the counting thread, which may be in the middle of a
+        // count or of connecting to an unreachable database: not on a runtime thread.
+        let counting = self.counting;
+        let _ = tokio::task::spawn_blocking(move || drop(counting)).await;
     }
 }
 
