@@ -17,15 +17,12 @@ pub struct DeliveryCounters {
 impl DeliveryCounters {
     /// Reads the counters from Prometheus text; `None` if either is missing.
     pub fn parse(metrics: &str) -> Option<Self> {
-        let value = |name: &str| {
-            metrics.lines().find_map(|line| {
-                let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
-                rest.trim().parse::<u64>().ok()
-            })
-        };
         Some(Self {
-            released: value("consentgate_releases_total")?,
-            delivered: value("consentgate_delivery_attempts_total{outcome=\"succeeded\"}")?,
+            released: metric_value(metrics, "consentgate_releases_total")?,
+            delivered: metric_value(
+                metrics,
+                "consentgate_delivery_attempts_total{outcome=\"succeeded\"}",
+            )?,
         })
     }
 
@@ -34,6 +31,15 @@ impl DeliveryCounters {
         let response = client.get(format!("{api_url}/metrics")).send().await.ok()?;
         Self::parse(&response.text().await.ok()?)
     }
+}
+
+/// The value of series `name` (with its labels, as printed) in Prometheus text `metrics`;
+/// `None` if it is missing or not a whole number.
+pub fn metric_value(metrics: &str, name: &str) -> Option<u64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse::<u64>().ok()
+    })
 }
 
 /// Releases and deliveries over a measurement (warm-up and window).

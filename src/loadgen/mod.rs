@@ -24,7 +24,7 @@ mod ceiling;
 mod cleanup;
 mod clients;
 mod content;
-mod delivery_progress;
+pub mod delivery_progress;
 mod driver;
 mod gateway_process;
 mod population;

@@ -973,11 +973,8 @@ async fn the_expiry_job_cancels_the_undelivered_events_of_an_expired_consent() {
 /// The value of metric `name` (a line `name value`) in `/metrics`.
 async fn metric(app: &TestApp, name: &str) -> u64 {
     let text = app.api_get("/metrics", None).await.text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+    consentgate::loadgen::delivery_progress::metric_value(&text, name)
         .expect("the metric is in /metrics")
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]
