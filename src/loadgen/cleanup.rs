@@ -123,20 +123,34 @@ pub fn remove_on_interrupt() {
     }
 }
 
-/// Waits for `SIGINT` or `SIGTERM`.
+/// Waits for `SIGINT` or `SIGTERM`. A signal that cannot be watched never counts as one:
+/// an error must not remove the folder of a run that goes on.
 async fn interrupted() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            eprintln!(
+                "consentgate-bench: cannot watch for Ctrl-C ({err}); an interrupted run leaves its folder behind"
+            );
+            std::future::pending::<()>().await;
+        }
+    };
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            let terminate = async move {
+                if terminate.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+                () = ctrl_c => {}
+                () = terminate => {}
             }
             return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    ctrl_c.await;
 }
 
 /// Returns at once unless an interrupt is being handled; then never returns, as the handler
