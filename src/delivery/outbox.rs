@@ -292,23 +292,37 @@ impl WriteJob for RecordAttempts {
             .map(|attempt| attempt.record(tx))
             .collect::<Result<Vec<_>, _>>()?;
         let now = now_micros();
+        cancel_under_lapsed_consents(tx, &self.returned, now)?;
         for claimed in self.returned.iter() {
-            give_back(tx, claimed, now)?;
+            give_back(tx.conn(), claimed, now)?;
         }
         Ok(recorded)
     }
 }
 
-/// Gives back a claim that was never attempted (it became too old to attempt, the node is
-/// stopping, a revocation cancelled the event, or its consent expired since it was claimed):
-/// a `sending` event is due again at once; a cancelled one drops the claim's token, so the
-/// revocation waiting for it answers at once, and its held-back `consent.revoked` notice is
-/// brought forward. A release whose consent has expired is cancelled first, with every
-/// undelivered event of that consent (as the expiry sweep would do a few seconds later),
-/// rather than claimed again and again until then. No attempt is audited: nothing was sent.
-fn give_back(tx: &mut Tx<'_>, claimed: &Claimed, now: i64) -> Result<(), DbError> {
-    let event = &claimed.event;
-    if event.event_type != CONSENT_REVOKED && expired(tx.conn(), &event.consent_id, now)? {
+/// Of the releases given back, those made under a consent that is no longer live: every
+/// undelivered release of such a consent is cancelled (as the expiry sweep would do a few
+/// seconds later), rather than claimed again and again until then. One read for the whole
+/// job, one cancellation per consent. A revoked consent's releases were all cancelled by its
+/// revocation, so only an expired (or missing) consent finds any.
+fn cancel_under_lapsed_consents(
+    tx: &mut Tx<'_>,
+    returned: &[Claimed],
+    now: i64,
+) -> Result<(), DbError> {
+    let mut releases: Vec<&OutboxEvent> = returned
+        .iter()
+        .map(|claimed| &claimed.event)
+        .filter(|event| event.event_type != CONSENT_REVOKED)
+        .collect();
+    releases.sort_by(|a, b| a.consent_id.cmp(&b.consent_id));
+    releases.dedup_by(|a, b| a.consent_id == b.consent_id);
+    let ids: Vec<&str> = releases.iter().map(|e| e.consent_id.as_str()).collect();
+    let live = live_consents(tx.conn(), &ids, now)?;
+    for event in releases {
+        if live.contains(&event.consent_id) {
+            continue;
+        }
         let parties = Parties {
             consent_id: &event.consent_id,
             user_id: &event.user_id,
@@ -318,7 +332,16 @@ fn give_back(tx: &mut Tx<'_>, claimed: &Claimed, now: i64) -> Result<(), DbError
         let cancelled = cancel_undelivered(tx.conn(), &event.consent_id)?;
         audit_cancelled(tx, &parties, cancelled, CONSENT_EXPIRED)?;
     }
-    let conn = tx.conn();
+    Ok(())
+}
+
+/// Gives back a claim that was never attempted (it became too old to attempt, the node is
+/// stopping, a revocation cancelled the event, or its consent expired since it was claimed,
+/// see [`cancel_under_lapsed_consents`]): a `sending` event is due again at once; a
+/// cancelled one drops the claim's token, so the revocation waiting for it answers at once,
+/// and its held-back `consent.revoked` notice is brought forward. No attempt is audited:
+/// nothing was sent.
+fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<(), DbError> {
     let due_again = diesel::update(
         outbox_events::table
             .filter(outbox_events::event_id.eq(&claimed.event.event_id))
@@ -416,18 +439,6 @@ fn live_consents(
         .select(consents::id)
         .load(conn)?;
     Ok(live.into_iter().collect())
-}
-
-/// Whether `consent_id` has expired at `now` and was not revoked before (a revoked consent's
-/// events were cancelled by its revocation). A consent that cannot be found counts as
-/// expired: nothing covers its events.
-fn expired(conn: &mut DbConnection, consent_id: &str, now: i64) -> Result<bool, DbError> {
-    let found: Option<(Option<i64>, i64)> = consents::table
-        .filter(consents::id.eq(consent_id))
-        .select((consents::revoked_at, consents::expires_at))
-        .first(conn)
-        .optional()?;
-    Ok(found.is_none_or(|(revoked_at, expires_at)| revoked_at.is_none() && expires_at <= now))
 }
 
 /// Why undelivered events were cancelled, as their `delivery.cancelled` records say.
