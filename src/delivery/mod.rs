@@ -40,7 +40,7 @@ pub enum DeliveryError {
     Client(#[source] reqwest::Error),
     /// The backlog's counting thread could not start.
     #[error("cannot start counting the delivery backlog: {0}")]
-    Backlog(#[from] DbError),
+    Backlog(#[source] DbError),
     /// A recipient's settings are unusable.
     #[error("recipient `{id}`: {message}")]
     Recipient {
@@ -71,7 +71,8 @@ impl Delivery {
     ) -> Result<Self, DeliveryError> {
         let metrics = Arc::new(DeliveryMetrics::default());
         let (backlog, counting) =
-            backlog::watch(database.clone(), config.max_backlog, Arc::clone(&metrics))?;
+            backlog::watch(database.clone(), config.max_backlog, Arc::clone(&metrics))
+                .map_err(DeliveryError::Backlog)?;
         let context = Arc::new(worker::Context {
             database,
             writer,

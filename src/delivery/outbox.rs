@@ -630,7 +630,7 @@ pub fn undelivered_up_to(conn: &mut DbConnection, bound: u64) -> Result<u64, DbE
     // A number from the configuration, not client input.
     let query = diesel::sql_query(format!(
         "SELECT COUNT(*) AS n FROM (SELECT 1 FROM outbox_events \
-         WHERE status IN ('pending', 'sending') LIMIT {}) AS waiting",
+         WHERE status IN ('{PENDING}', '{SENDING}') LIMIT {}) AS waiting",
         bound.min(i64::MAX as u64)
     ));
     let counted: Count = crate::on_backend!(conn, |c| query.clone().get_result(c))?;
