@@ -849,14 +849,6 @@ async fn more_events_than_one_claim_holds_are_each_delivered_once_and_audited() 
     assert_eq!(audited, ids, "one delivery.succeeded record per event sent");
 }
 
-/// Sets `consent_id` to have expired a second ago, as time would.
-fn expire(app: &TestApp, consent_id: &str) {
-    let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
-    app.execute_sql(&format!(
-        "UPDATE consents SET expires_at = {past} WHERE id = '{consent_id}'"
-    ));
-}
-
 /// Waits until `event_id` is cancelled and checks what is left of it: no payload, no
 /// `delivery.succeeded`, one `delivery.cancelled` for the consent's expiry.
 async fn cancelled_for_expiry(app: &TestApp, event_id: &str) {
@@ -911,7 +903,7 @@ async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_se
     })
     .await;
 
-    expire(&app, consent["id"].as_str().unwrap());
+    app.expire_consent(consent["id"].as_str().unwrap());
     // An attempt checked before the expiry may still be on its way.
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The receiver now accepts: a retry (50-200 ms apart) that went out would be delivered,
@@ -951,7 +943,7 @@ async fn the_expiry_job_cancels_the_undelivered_events_of_an_expired_consent() {
     })
     .await;
 
-    expire(&app, consent_id);
+    app.expire_consent(consent_id);
 
     cancelled_for_expiry(&app, event_id).await;
     assert_eq!(receiver.requests_for(event_id).len(), 1);

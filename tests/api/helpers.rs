@@ -471,7 +471,6 @@ impl TestApp {
     }
 }
 
-/// A valid transaction with `txn_id` for `user_id`.
 /// A bank batch body of `n` transactions of `user_id`, with ids `{prefix}-0`, `{prefix}-1` …
 pub fn transactions(prefix: &str, user_id: &str, n: usize) -> Value {
     let items: Vec<Value> = (0..n)
@@ -480,6 +479,7 @@ pub fn transactions(prefix: &str, user_id: &str, n: usize) -> Value {
     json!({"transactions": items})
 }
 
+/// A valid transaction with `txn_id` for `user_id`.
 pub fn transaction(txn_id: &str, user_id: &str) -> Value {
     json!({
         "txn_id": txn_id,
@@ -629,6 +629,14 @@ impl TestApp {
     pub fn execute_sql(&self, sql: &str) {
         let mut conn = self.database.connect();
         diesel::connection::SimpleConnection::batch_execute(&mut conn, sql).unwrap();
+    }
+
+    /// Makes consent `consent_id` have expired a second ago, as time would.
+    pub fn expire_consent(&self, consent_id: &str) {
+        let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
+        self.execute_sql(&format!(
+            "UPDATE consents SET expires_at = {past} WHERE id = '{consent_id}'"
+        ));
     }
 }
 

@@ -185,11 +185,7 @@ async fn an_expired_consent_releases_nothing() {
     let consent = app
         .grant("u-1", "bank-a", &["fraud_alert"], &ALL_FIELDS)
         .await;
-    let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
-    app.execute_sql(&format!(
-        "UPDATE consents SET expires_at = {past} WHERE id = '{}'",
-        consent["id"].as_str().unwrap()
-    ));
+    app.expire_consent(consent["id"].as_str().unwrap());
     let result = push_one(&app, &app.pki.bank_a, transaction("t-1", "u-1")).await;
     assert_eq!(result["releases"], json!([]));
 }
