@@ -67,20 +67,38 @@ pub enum ApiError {
         /// Seconds until a request is admitted again.
         retry_after: u64,
     },
-    /// 503: the gateway cannot serve this now (database down, writer stopped).
-    #[error("the gateway is not ready")]
-    NotReady,
-    /// 503: more events wait for delivery than `delivery.max_backlog`; nothing was stored.
-    #[error(
-        "more released events wait for delivery than the gateway holds; nothing was stored; retry later"
-    )]
-    BacklogFull,
+    /// 503: the gateway cannot serve this now (database down, writer stopped; see
+    /// [`ApiError::not_ready`]), or ingest is held back ([`ApiError::backlog_full`]).
+    #[error("{detail}")]
+    NotReady {
+        /// Seconds the client should wait (`Retry-After`).
+        retry_after: u64,
+        /// What the client is told.
+        detail: &'static str,
+    },
     /// 500: a fault of ours. The cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl ApiError {
+    /// A 503: the database does not answer or the writer is stopped; retry after a second.
+    pub fn not_ready() -> Self {
+        Self::NotReady {
+            retry_after: 1,
+            detail: "the gateway cannot serve requests right now; retry later",
+        }
+    }
+
+    /// A 503 on ingest: more events wait for delivery than `delivery.max_backlog`; nothing
+    /// was stored.
+    pub fn backlog_full() -> Self {
+        Self::NotReady {
+            retry_after: crate::delivery::backlog::RETRY_AFTER_SECS,
+            detail: "more released events wait for delivery than the gateway holds; nothing was stored; retry later",
+        }
+    }
+
     /// A 500 whose cause is logged when the response is built.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
@@ -96,7 +114,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::TooManyRequests { .. } => "rate_limited",
-            Self::NotReady | Self::BacklogFull => "not_ready",
+            Self::NotReady { .. } => "not_ready",
             Self::Internal(_) => "internal",
         }
     }
@@ -112,7 +130,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::Unprocessable { .. } => "Validation failed",
             Self::TooManyRequests { .. } => "Too many requests",
-            Self::NotReady | Self::BacklogFull => "Not ready",
+            Self::NotReady { .. } => "Not ready",
             Self::Internal(_) => "Internal error",
         }
     }
@@ -121,9 +139,6 @@ impl ApiError {
     fn public_detail(&self) -> String {
         match self {
             Self::Unauthenticated => "a valid bearer token is required".to_string(),
-            Self::NotReady => {
-                "the gateway cannot serve requests right now; retry later".to_string()
-            }
             Self::Internal(_) => {
                 "the gateway failed to handle the request; it has been logged".to_string()
             }
@@ -164,7 +179,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotReady | Self::BacklogFull => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -204,15 +219,8 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
                 ));
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::NotReady { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-            }
-            Self::NotReady => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
-            }
-            Self::BacklogFull => {
-                let after = crate::delivery::backlog::RETRY_AFTER_SECS.to_string();
-                response.insert_header((header::RETRY_AFTER, after));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
@@ -228,7 +236,7 @@ impl From<crate::writer::WriteError> for ApiError {
     fn from(err: crate::writer::WriteError) -> Self {
         match err {
             crate::writer::WriteError::Stopped | crate::writer::WriteError::Unavailable => {
-                Self::NotReady
+                Self::not_ready()
             }
             crate::writer::WriteError::Failed(cause) => Self::internal(cause),
         }
@@ -240,7 +248,7 @@ impl From<crate::db::DbError> for ApiError {
         match err {
             crate::db::DbError::Pool(cause) => {
                 tracing::error!(cause = %cause, "no database connection");
-                Self::NotReady
+                Self::not_ready()
             }
             other => Self::internal(other),
         }

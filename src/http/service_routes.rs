@@ -20,7 +20,7 @@ pub async fn readyz(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     if !writer.is_ready() {
-        return Err(ApiError::NotReady);
+        return Err(ApiError::not_ready());
     }
     let answered = web::block(move || -> Result<(), crate::db::DbError> {
         let mut conn = database.get()?;
@@ -32,9 +32,9 @@ pub async fn readyz(
         Ok(Ok(())) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))),
         Ok(Err(cause)) => {
             tracing::warn!(cause = %cause, "readiness check: database unavailable");
-            Err(ApiError::NotReady)
+            Err(ApiError::not_ready())
         }
-        Err(_) => Err(ApiError::NotReady),
+        Err(_) => Err(ApiError::not_ready()),
     }
 }
 

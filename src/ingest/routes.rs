@@ -100,7 +100,7 @@ pub async fn post_balances(
 /// planned or stored (the body has been read and parsed as JSON by then).
 fn refuse_when_backlog_full(backlog: &Backlog) -> Result<(), ApiError> {
     if backlog.refuses() {
-        return Err(ApiError::BacklogFull);
+        return Err(ApiError::backlog_full());
     }
     Ok(())
 }
