@@ -9,7 +9,7 @@
 //! 40 s of `consentgate-bench`, with the server's backend at a full core in `texteq`).
 //! The [`Analyzer`] runs `ANALYZE` on the tables the writer fills each time the records it
 //! wrote since its last run reach the number written before that run (so at 10,000,
-//! 20,000, 40,000 … records: a handful of runs, each on a pooled connection off the
+//! 20,000, 40,000 … records: a handful of runs, each on a connection of its own off the
 //! writer), and leaves the long run to autovacuum. Nothing to do on SQLite, whose planner
 //! needs no statistics for these lookups.
 
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection as _;
 
 use super::periodic::Periodic;
-use super::{Backend, DbConnection, DbError, Target};
+use super::{Backend, DbConnection, DbError, KeptConnection, Target};
 
 /// How often the analyzer looks at what the writer wrote.
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -49,14 +49,14 @@ impl Analyzer {
         let count = Arc::clone(&written);
         let thread = Periodic::spawn("consentgate-analyze", move |signal| {
             let mut analyzed_at = 0;
-            let mut conn: Option<DbConnection> = None;
+            let mut conn = KeptConnection::new(target);
             while !signal.wait(INTERVAL) {
                 let total = count.load(Ordering::Relaxed);
                 if !due(analyzed_at, total) {
                     continue;
                 }
                 let started = Instant::now();
-                match analyze(&target, &mut conn) {
+                match conn.run(analyze) {
                     Ok(()) => {
                         analyzed_at = total;
                         tracing::debug!(
@@ -66,7 +66,6 @@ impl Analyzer {
                         );
                     }
                     Err(err) => {
-                        conn = None;
                         tracing::warn!(error = %err, "ANALYZE failed; retrying");
                     }
                 }
@@ -94,12 +93,8 @@ fn due(analyzed_at: u64, total: u64) -> bool {
     total.saturating_sub(analyzed_at) >= analyzed_at.max(FIRST_ANALYZE_RECORDS)
 }
 
-/// `ANALYZE` of [`TABLES`] on the analyzer's own connection (opened on first use).
-fn analyze(target: &Target, conn: &mut Option<DbConnection>) -> Result<(), DbError> {
-    let conn = match conn {
-        Some(conn) => conn,
-        None => conn.insert(target.connect()?),
-    };
+/// `ANALYZE` of [`TABLES`].
+fn analyze(conn: &mut DbConnection) -> Result<(), DbError> {
     conn.batch_execute(&format!("ANALYZE {TABLES}"))
         .map_err(DbError::Query)
 }

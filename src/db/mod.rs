@@ -3,6 +3,7 @@
 
 mod analyze;
 mod connection;
+mod kept;
 pub mod periodic;
 pub mod schema;
 mod settings;
@@ -17,6 +18,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use analyze::Analyzer;
 pub use connection::DbConnection;
+pub use kept::KeptConnection;
 pub use settings::content_hash_key;
 pub use wal::{WalCheckpointer, writer_settings};
 
@@ -236,6 +238,11 @@ impl Database {
     /// A new connection owned by the caller.
     pub fn connect(&self) -> Result<DbConnection, DbError> {
         self.target.connect()
+    }
+
+    /// A connection for a background thread to keep (opened on first use).
+    pub fn kept_connection(&self) -> KeptConnection {
+        KeptConnection::new(self.target.clone())
     }
 
     /// The group-commit writer's connection: as [`Self::connect`], but on SQLite it leaves

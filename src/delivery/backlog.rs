@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::DeliveryMetrics;
 use super::outbox;
 use crate::db::periodic::Periodic;
-use crate::db::{Database, DbConnection, DbError};
+use crate::db::{Database, DbError};
 
 /// How often the backlog is counted.
 pub const REFRESH: Duration = Duration::from_secs(1);
@@ -53,18 +53,9 @@ pub fn watch(
         metrics: Arc::clone(&metrics),
     });
     let thread = Periodic::spawn("consentgate-backlog", move |signal| {
-        let mut conn: Option<DbConnection> = None;
+        let mut conn = database.kept_connection();
         loop {
-            let counted = match conn.take() {
-                Some(kept) => Ok(kept),
-                None => database.connect(),
-            }
-            .and_then(|mut kept| {
-                let n = outbox::undelivered_up_to(&mut kept, bound)?;
-                conn = Some(kept);
-                Ok(n)
-            });
-            match counted {
+            match conn.run(|c| outbox::undelivered_up_to(c, bound)) {
                 Ok(n) => metrics.backlog.store(n, Ordering::Relaxed),
                 // The last count stands; ingest meets the database's trouble on its own.
                 Err(err) => tracing::warn!(error = %err, "cannot count the delivery backlog"),

@@ -28,7 +28,7 @@ use super::backoff::Backoff;
 use super::metrics::DeliveryMetrics;
 use super::outbox::{self, ClaimDue, Claimed, LEASE_MARGIN, RecordAttempt, RecordAttempts};
 use super::sender::Sender;
-use crate::db::{Database, DbConnection, DbError};
+use crate::db::{Database, DbError};
 use crate::time::now_micros;
 use crate::writer::{WriteError, Writer};
 
@@ -278,7 +278,7 @@ async fn submit_records(context: &Context, job: RecordAttempts) {
 /// answers "no" (fail closed: nothing is sent that may have been revoked; the claims are
 /// given back and claimed again later). Ends when every sender of checks is gone.
 fn gate(database: &Database, mut checks: mpsc::UnboundedReceiver<Check>) {
-    let mut conn: Option<DbConnection> = None;
+    let mut conn = database.kept_connection();
     while let Some(first) = checks.blocking_recv() {
         let mut waiting = vec![first];
         while waiting.len() < CHECK_AHEAD {
@@ -291,20 +291,13 @@ fn gate(database: &Database, mut checks: mpsc::UnboundedReceiver<Check>) {
             .iter()
             .map(|c| (c.event_id.as_str(), c.token.as_str()))
             .collect();
-        let read = match conn.take() {
-            Some(kept) => Ok(kept),
-            None => database.connect(),
-        }
-        .and_then(|mut kept| {
-            let still = outbox::still_claimed(&mut kept, &claims)?;
-            conn = Some(kept);
-            Ok(still)
-        });
-        let still = read.unwrap_or_else(|err| {
-            // The connection is dropped; the next read opens a new one.
-            tracing::warn!(error = %err, "cannot check claims before sending");
-            HashSet::new()
-        });
+        let still = conn
+            .run(|c| outbox::still_claimed(c, &claims))
+            .unwrap_or_else(|err| {
+                // The connection is dropped; the next read opens a new one.
+                tracing::warn!(error = %err, "cannot check claims before sending");
+                HashSet::new()
+            });
         for check in waiting {
             let _ = check.answer.send(still.contains(&check.event_id));
         }
