@@ -59,8 +59,12 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// A new outbox row. Release events (ingest) and revocation notices (consents) are both
 /// queued through it, so the two cannot drift apart.
+///
+/// `None` is written as `NULL` (`treat_none_as_default_value = false`): with a defaultable
+/// column diesel inserts a batch on SQLite one statement per row inside a savepoint, which
+/// was a third of the writer's time under load; as it is, a batch is one statement.
 #[derive(Debug, diesel::Insertable)]
-#[diesel(table_name = outbox_events)]
+#[diesel(table_name = outbox_events, treat_none_as_default_value = false)]
 pub struct NewEvent {
     /// UUIDv7, the webhook's `event_id`.
     pub event_id: String,
