@@ -172,6 +172,7 @@ fn queue_revoked_event(
         attempts: 0,
         next_attempt_at: due,
         audit_index: Some(to_i64(audit_index)?),
+        epoch: outbox::epoch_of(now),
     };
     outbox::queue(conn, &[notice])
 }

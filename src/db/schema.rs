@@ -110,6 +110,9 @@ diesel::table! {
         audit_index -> Nullable<BigInt>,
         /// The delivery claim allowed to record the attempt in flight (see `delivery::outbox`).
         claim_token -> Nullable<Text>,
+        /// `created_at` in whole seconds while a consent lookup must find the row (undelivered,
+        /// or cancelled with an attempt in flight); NULL once finished (see `delivery::outbox`).
+        epoch -> Nullable<BigInt>,
     }
 }
 

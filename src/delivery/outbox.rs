@@ -53,6 +53,20 @@ pub const UNDELIVERED: [&str; 2] = [PENDING, SENDING];
 /// The event type that tells a recipient a consent was revoked.
 pub const CONSENT_REVOKED: &str = "consent.revoked";
 
+/// The span of one epoch of the by-consent index, `(epoch, consent_id)`. Keyed by consent
+/// alone, every new event went to a random place in an index of the whole outbox (one page
+/// written per event at scale); keyed by epoch first, a commit's entries land in the few
+/// pages of the current second. A lookup by consent searches every epoch that still holds a
+/// live row ([`live_epochs`]): only undelivered events, and cancelled ones with an attempt
+/// in flight, keep their epoch; a finished row's is NULL. So the epochs searched are those
+/// of the backlog (about one per second of it).
+pub const EPOCH: Duration = Duration::from_secs(1);
+
+/// The epoch of an event made at `created_at` (Unix microseconds).
+pub fn epoch_of(created_at: i64) -> Option<i64> {
+    Some(created_at.div_euclid(micros(EPOCH).max(1)))
+}
+
 /// Lease beyond `delivery.timeout`: time to record the outcome through the writer. If the
 /// writer is slower than this, the event may be claimed again and sent twice (at-least-once).
 pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
@@ -92,6 +106,8 @@ pub struct NewEvent {
     pub next_attempt_at: i64,
     /// The audit index of the record it carries (set after the audit append).
     pub audit_index: Option<i64>,
+    /// [`epoch_of`] `created_at` (see [`EPOCH`]).
+    pub epoch: Option<i64>,
 }
 
 /// Inserts `events` in the caller's transaction.
@@ -378,7 +394,10 @@ fn release_cancelled(
             .filter(outbox_events::claim_token.eq(&claimed.token))
             .filter(outbox_events::status.eq(CANCELLED)),
     )
-    .set(outbox_events::claim_token.eq(None::<String>))
+    .set((
+        outbox_events::claim_token.eq(None::<String>),
+        outbox_events::epoch.eq(None::<i64>),
+    ))
     .execute(conn)?;
     if released == 1 {
         schedule_revoked_notice(conn, &claimed.event.consent_id, now)?;
@@ -474,26 +493,75 @@ pub fn cancel_undelivered(
     conn: &mut DbConnection,
     consent_id: &str,
 ) -> Result<Vec<CancelledEvent>, DbError> {
-    let mut cancelled: Vec<CancelledEvent> = crate::on_backend!(conn, |c| {
-        diesel::update(
-            outbox_events::table
-                .filter(outbox_events::consent_id.eq(consent_id))
-                .filter(outbox_events::status.eq_any(UNDELIVERED))
-                .filter(outbox_events::event_type.ne(CONSENT_REVOKED)),
-        )
-        .set((
-            outbox_events::status.eq(CANCELLED),
-            outbox_events::data.eq("{}"),
-        ))
-        .returning((
+    let mut cancelled: Vec<CancelledEvent> = Vec::new();
+    for epochs in live_epochs(conn)?.chunks(EPOCHS_PER_QUERY) {
+        let undelivered = outbox_events::table
+            .filter(outbox_events::epoch.eq_any(epochs))
+            .filter(outbox_events::consent_id.eq(consent_id))
+            .filter(outbox_events::event_type.ne(CONSENT_REVOKED));
+        let returned = (
             outbox_events::event_id,
             outbox_events::event_type,
             outbox_events::purpose,
-        ))
-        .get_results(c)
-    })?;
+        );
+        // A pending event is finished once cancelled: its epoch goes.
+        let pending: Vec<CancelledEvent> = crate::on_backend!(conn, |c| {
+            diesel::update(
+                undelivered
+                    .clone()
+                    .filter(outbox_events::status.eq(PENDING)),
+            )
+            .set((
+                outbox_events::status.eq(CANCELLED),
+                outbox_events::data.eq("{}"),
+                outbox_events::epoch.eq(None::<i64>),
+            ))
+            .returning(returned)
+            .get_results(c)
+        })?;
+        // A sending one keeps its epoch while its attempt is in flight (see
+        // [`in_flight_until`]); [`release_cancelled`] drops it with the claim.
+        let sending: Vec<CancelledEvent> = crate::on_backend!(conn, |c| {
+            diesel::update(
+                undelivered
+                    .clone()
+                    .filter(outbox_events::status.eq(SENDING)),
+            )
+            .set((
+                outbox_events::status.eq(CANCELLED),
+                outbox_events::data.eq("{}"),
+            ))
+            .returning(returned)
+            .get_results(c)
+        })?;
+        cancelled.extend(pending);
+        cancelled.extend(sending);
+    }
     cancelled.sort();
     Ok(cancelled)
+}
+
+/// Most epochs one lookup names (bound parameters stay well under both backends' limits).
+const EPOCHS_PER_QUERY: usize = 1000;
+
+/// Every epoch that holds a live row (see [`EPOCH`]), ascending: a skip scan of the
+/// by-consent index, one index seek per epoch however many rows each holds.
+fn live_epochs(conn: &mut DbConnection) -> Result<Vec<i64>, DbError> {
+    #[derive(QueryableByName)]
+    struct Epoch {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        epoch: i64,
+    }
+    let query = diesel::sql_query(
+        "WITH RECURSIVE live (epoch) AS ( \
+             SELECT min(epoch) FROM outbox_events \
+             UNION ALL \
+             SELECT (SELECT min(o.epoch) FROM outbox_events o WHERE o.epoch > live.epoch) \
+             FROM live WHERE live.epoch IS NOT NULL) \
+         SELECT epoch FROM live WHERE epoch IS NOT NULL",
+    );
+    let epochs: Vec<Epoch> = crate::on_backend!(conn, |c| query.clone().load(c))?;
+    Ok(epochs.into_iter().map(|e| e.epoch).collect())
 }
 
 /// One `delivery.cancelled` record per event of `cancelled`, for `reason`.
@@ -573,6 +641,7 @@ impl RecordAttempt {
                     outbox_events::data.eq("{}"),
                     outbox_events::attempts.eq(attempt),
                     outbox_events::claim_token.eq(None::<String>),
+                    outbox_events::epoch.eq(None::<i64>),
                 ))
                 .execute(conn)?;
             (n == 1, Recorded::DeadLettered)
@@ -662,12 +731,18 @@ pub fn next_due(conn: &mut DbConnection) -> Result<Option<i64>, DbError> {
 /// a revocation cancelled; `None` when there is none. Past that time the gateway sends nothing
 /// more under the consent but its `consent.revoked` notice.
 pub fn in_flight_until(conn: &mut DbConnection, consent_id: &str) -> Result<Option<i64>, DbError> {
-    Ok(outbox_events::table
-        .filter(outbox_events::consent_id.eq(consent_id))
-        .filter(outbox_events::status.eq(CANCELLED))
-        .filter(outbox_events::claim_token.is_not_null())
-        .select(diesel::dsl::max(outbox_events::next_attempt_at))
-        .first(conn)?)
+    let mut latest = None;
+    for epochs in live_epochs(conn)?.chunks(EPOCHS_PER_QUERY) {
+        let until: Option<i64> = outbox_events::table
+            .filter(outbox_events::epoch.eq_any(epochs))
+            .filter(outbox_events::consent_id.eq(consent_id))
+            .filter(outbox_events::status.eq(CANCELLED))
+            .filter(outbox_events::claim_token.is_not_null())
+            .select(diesel::dsl::max(outbox_events::next_attempt_at))
+            .first(conn)?;
+        latest = latest.max(until);
+    }
+    Ok(latest)
 }
 
 /// When a consent's `consent.revoked` notice may be sent: now, or once the attempts still in
@@ -687,16 +762,19 @@ fn schedule_revoked_notice(
     now: i64,
 ) -> Result<(), DbError> {
     let due = revoked_notice_due(conn, consent_id, now)?;
-    diesel::update(
-        outbox_events::table
-            .filter(outbox_events::consent_id.eq(consent_id))
-            .filter(outbox_events::event_type.eq(CONSENT_REVOKED))
-            .filter(outbox_events::status.eq(PENDING))
-            .filter(outbox_events::attempts.eq(0))
-            .filter(outbox_events::next_attempt_at.gt(due)),
-    )
-    .set(outbox_events::next_attempt_at.eq(due))
-    .execute(conn)?;
+    for epochs in live_epochs(conn)?.chunks(EPOCHS_PER_QUERY) {
+        diesel::update(
+            outbox_events::table
+                .filter(outbox_events::epoch.eq_any(epochs))
+                .filter(outbox_events::consent_id.eq(consent_id))
+                .filter(outbox_events::event_type.eq(CONSENT_REVOKED))
+                .filter(outbox_events::status.eq(PENDING))
+                .filter(outbox_events::attempts.eq(0))
+                .filter(outbox_events::next_attempt_at.gt(due)),
+        )
+        .set(outbox_events::next_attempt_at.eq(due))
+        .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -759,6 +837,123 @@ mod tests {
             .chain(job.returned.iter())
             .map(|c| c.event.event_id.clone())
             .collect()
+    }
+
+    #[test]
+    fn migration_000008_gives_the_rows_a_lookup_must_find_an_epoch_and_finished_rows_none() {
+        use diesel_migrations::MigrationHarness as _;
+        let dir = tempfile::tempdir().unwrap();
+        let target =
+            crate::db::Target::parse(&format!("sqlite://{}", dir.path().join("old.db").display()))
+                .unwrap();
+        let mut conn = target.connect().unwrap();
+        let DbConnection::Sqlite(raw) = &mut conn else {
+            unreachable!()
+        };
+        // An outbox as the migrations before 000008 stored it.
+        for _ in 0..7 {
+            raw.run_next_migration(crate::db::SQLITE_MIGRATIONS)
+                .unwrap();
+        }
+        let rows = [
+            // (event, consent, type, status, claim token, created_at, next_attempt_at)
+            (
+                "e-pending",
+                "c-1",
+                "transaction.released",
+                PENDING,
+                None,
+                5_000_000,
+                0,
+            ),
+            (
+                "e-sending",
+                "c-1",
+                "transaction.released",
+                SENDING,
+                Some("k"),
+                7_500_000,
+                20,
+            ),
+            (
+                "e-in-flight",
+                "c-1",
+                "transaction.released",
+                CANCELLED,
+                Some("k"),
+                9_000_000,
+                30,
+            ),
+            (
+                "e-cancelled",
+                "c-1",
+                "transaction.released",
+                CANCELLED,
+                None,
+                1_000_000,
+                40,
+            ),
+            (
+                "e-dead",
+                "c-1",
+                "transaction.released",
+                DEAD_LETTERED,
+                None,
+                2_000_000,
+                50,
+            ),
+            (
+                "e-notice",
+                "c-1",
+                CONSENT_REVOKED,
+                PENDING,
+                None,
+                9_500_000,
+                0,
+            ),
+            (
+                "e-other",
+                "c-2",
+                "transaction.released",
+                PENDING,
+                None,
+                5_000_000,
+                0,
+            ),
+        ];
+        for (event, consent, kind, status, token, created_at, next) in rows {
+            let token = token.map_or("NULL".to_string(), |t| format!("'{t}'"));
+            diesel::sql_query(format!(
+                "INSERT INTO outbox_events (event_id, recipient_id, event_type, consent_id, \
+                 user_id, bank_id, purpose, created_at, data, status, attempts, \
+                 next_attempt_at, audit_index, claim_token) VALUES ('{event}', 'messenger', \
+                 '{kind}', '{consent}', 'u-1', 'bank-a', NULL, {created_at}, '{{}}', \
+                 '{status}', 0, {next}, 1, {token})"
+            ))
+            .execute(raw)
+            .unwrap();
+        }
+        raw.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
+            .unwrap();
+
+        let epochs: Vec<(String, Option<i64>)> = outbox_events::table
+            .select((outbox_events::event_id, outbox_events::epoch))
+            .order(outbox_events::event_id)
+            .load(&mut conn)
+            .unwrap();
+        let of = |id: &str| epochs.iter().find(|(e, _)| e == id).unwrap().1;
+        assert_eq!(of("e-pending"), Some(5));
+        assert_eq!(of("e-sending"), Some(7));
+        assert_eq!(of("e-in-flight"), Some(9));
+        assert_eq!((of("e-cancelled"), of("e-dead")), (None, None));
+        assert_eq!(live_epochs(&mut conn).unwrap(), vec![5, 7, 9]);
+
+        let cancelled = cancel_undelivered(&mut conn, "c-1").unwrap();
+        let ids: Vec<&str> = cancelled.iter().map(|(id, _, _)| id.as_str()).collect();
+        assert_eq!(ids, ["e-pending", "e-sending"]);
+        // The attempt in flight before and the one cancelled now both hold the answer.
+        assert_eq!(in_flight_until(&mut conn, "c-1").unwrap(), Some(30));
+        assert_eq!(live_epochs(&mut conn).unwrap(), vec![5, 7, 9]);
     }
 
     #[test]

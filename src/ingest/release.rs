@@ -340,6 +340,7 @@ fn plan<R: Releasable>(
                     attempts: 0,
                     next_attempt_at: now,
                     audit_index: None,
+                    epoch: outbox::epoch_of(now),
                 };
                 let release = Release {
                     recipient: consent.recipient_id.clone(),

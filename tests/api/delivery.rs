@@ -586,6 +586,85 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     }
 }
 
+/// Sleeps into the next whole second of the wall clock.
+async fn next_second() {
+    let into = chrono::Utc::now().timestamp_subsec_micros();
+    tokio::time::sleep(Duration::from_micros(u64::from(1_000_000 - into) + 20_000)).await;
+}
+
+#[tokio::test]
+async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
+    // The outbox looks events up by consent within each second of the backlog (its
+    // by-consent index is keyed by epoch first): events of one consent made in three
+    // different seconds, with a finished row in between, must all be found.
+    let receiver = Receiver::start();
+    receiver.answer_with(|body, _| {
+        if body["user_id"] == "u-1" && body["type"] == "transaction.released" {
+            (500, Duration::ZERO)
+        } else {
+            (204, Duration::ZERO)
+        }
+    });
+    let app = app_for(
+        &receiver,
+        "[delivery]\ninitial_backoff = \"60s\"\nmax_backoff = \"60s\"\n",
+    )
+    .await;
+    let consent = app.grant_amount_for_fraud_alert("u-1").await;
+    let consent_id = consent["id"].as_str().unwrap();
+    app.grant_amount_for_fraud_alert("u-2").await;
+    let mut events = Vec::new();
+    for n in 0..3 {
+        events.extend(push(&app, &format!("t-{n}"), "u-1").await);
+        // A delivered event of another consent: its row goes.
+        let other = push(&app, &format!("o-{n}"), "u-2").await;
+        delivered(&app, &other[0]).await;
+        next_second().await;
+    }
+    assert_eq!(events.len(), 3);
+    for event_id in &events {
+        eventually("a first failed attempt", || {
+            (outbox(&app, event_id).attempts >= 1).then_some(())
+        })
+        .await;
+    }
+    let ids = events
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT COUNT(DISTINCT epoch) AS n FROM outbox_events WHERE event_id IN ({ids})"
+        )),
+        3,
+        "the events are in three epochs"
+    );
+
+    assert_eq!(app.revoke("u-1", consent_id).await.status().as_u16(), 200);
+
+    for event_id in &events {
+        assert_eq!(outbox(&app, event_id).status, "cancelled", "{event_id}");
+        let records = audit_of(&app, event_id);
+        assert_eq!(records.last().unwrap()["kind"], "delivery.cancelled");
+    }
+    // Finished rows leave the epochs a lookup searches.
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE event_id IN ({ids}) AND epoch IS NOT NULL"
+        )),
+        0
+    );
+    let notice = eventually("the consent.revoked notice", || {
+        receiver
+            .requests()
+            .into_iter()
+            .find(|r| r.json["type"] == "consent.revoked")
+    })
+    .await;
+    assert_eq!(notice.json["consent_id"], consent_id);
+}
+
 #[tokio::test]
 async fn a_revocation_during_an_attempt_answers_after_that_attempt_ended() {
     let receiver = Receiver::start();
