@@ -33,10 +33,11 @@ pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
         ))
         .limit(BATCH)
         .load(tx.conn())?;
+    let epochs = outbox::LiveEpochs::read(tx.conn())?;
     for (id, user_id, recipient, bank, expires_at) in &expired {
         // A consent that has run out releases nothing new (expiry is read at each release),
         // and what was released under it and not yet delivered is not sent either.
-        let cancelled = outbox::cancel_undelivered(tx.conn(), id)?;
+        let cancelled = outbox::cancel_undelivered(tx.conn(), &epochs, id, now)?;
         diesel::insert_into(consent_history::table)
             .values((
                 consent_history::consent_id.eq(id),

@@ -119,7 +119,8 @@ impl WriteJob for RevokeConsent {
         // Undelivered events made under this consent are never sent: pending ones, and ones
         // a delivery worker has claimed (an attempt already under way is awaited by the
         // DELETE handler, see `delivery::await_attempts_in_flight`).
-        let cancelled = outbox::cancel_undelivered(conn, &consent.id)?;
+        let epochs = outbox::LiveEpochs::read(conn)?;
+        let cancelled = outbox::cancel_undelivered(conn, &epochs, &consent.id, now)?;
         let revoked_index = tx.audit(
             AuditRecord::new(Kind::ConsentRevoked, actor.clone())
                 .user(consent.user_id.clone())
@@ -140,7 +141,7 @@ impl WriteJob for RevokeConsent {
             outbox::CONSENT_REVOKED_REASON,
         )?;
         // The notice never overtakes data still being sent under the consent.
-        let notice_due = outbox::revoked_notice_due(tx.conn(), &consent.id, now)?;
+        let notice_due = outbox::revoked_notice_due(tx.conn(), &epochs, &consent.id, now)?;
         queue_revoked_event(tx.conn(), &consent, now, notice_due, revoked_index)?;
         consent.revoked_at = Some(now);
         consent.revoked_by = Some(actor);

@@ -134,7 +134,9 @@ pub async fn await_attempts_in_flight(
         let database = database.clone();
         let consent_id = consent_id.to_string();
         let until = tokio::task::spawn_blocking(move || {
-            outbox::in_flight_until(&mut *database.get()?, &consent_id)
+            let mut conn = database.get()?;
+            let epochs = outbox::LiveEpochs::read(&mut conn)?;
+            outbox::in_flight_until(&mut conn, &epochs, &consent_id)
         })
         .await
         .map_err(|e| DbError::Corrupt(format!("in-flight lookup task failed: {e}")))??;

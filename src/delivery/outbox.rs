@@ -63,8 +63,8 @@ pub const CONSENT_REVOKED: &str = "consent.revoked";
 pub const EPOCH: Duration = Duration::from_secs(1);
 
 /// The epoch of an event made at `created_at` (Unix microseconds).
-pub fn epoch_of(created_at: i64) -> Option<i64> {
-    Some(created_at.div_euclid(micros(EPOCH).max(1)))
+pub fn epoch_of(created_at: i64) -> i64 {
+    created_at.div_euclid(micros(EPOCH).max(1))
 }
 
 /// Lease beyond `delivery.timeout`: time to record the outcome through the writer. If the
@@ -106,16 +106,27 @@ pub struct NewEvent {
     pub next_attempt_at: i64,
     /// The audit index of the record it carries (set after the audit append).
     pub audit_index: Option<i64>,
-    /// [`epoch_of`] `created_at` (see [`EPOCH`]).
-    pub epoch: Option<i64>,
+    /// [`epoch_of`] `created_at` (see [`EPOCH`]): a new event is undelivered.
+    pub epoch: i64,
 }
 
 /// Inserts `events` in the caller's transaction.
 pub fn queue(conn: &mut DbConnection, events: &[NewEvent]) -> Result<(), DbError> {
-    for chunk in events.chunks(crate::db::INSERT_CHUNK) {
-        crate::on_backend!(conn, |c| diesel::insert_into(outbox_events::table)
-            .values(chunk)
-            .execute(c))?;
+    match conn {
+        DbConnection::Sqlite(c) => {
+            for event in events {
+                diesel::insert_into(outbox_events::table)
+                    .values(event)
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Pg(c) => {
+            for chunk in events.chunks(crate::db::INSERT_CHUNK) {
+                diesel::insert_into(outbox_events::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }
@@ -339,6 +350,7 @@ fn cancel_under_lapsed_consents(
     releases.dedup_by(|a, b| a.consent_id == b.consent_id);
     let ids: Vec<&str> = releases.iter().map(|e| e.consent_id.as_str()).collect();
     let live = live_consents(tx.conn(), &ids, now)?;
+    let mut epochs = None;
     for event in releases {
         if live.contains(&event.consent_id) {
             continue;
@@ -349,7 +361,11 @@ fn cancel_under_lapsed_consents(
             recipient_id: &event.recipient_id,
             bank_id: &event.bank_id,
         };
-        let cancelled = cancel_undelivered(tx.conn(), &event.consent_id)?;
+        let epochs = match &epochs {
+            Some(epochs) => epochs,
+            None => epochs.insert(LiveEpochs::read(tx.conn())?),
+        };
+        let cancelled = cancel_undelivered(tx.conn(), epochs, &event.consent_id, now)?;
         audit_cancelled(tx, &parties, cancelled, CONSENT_EXPIRED)?;
     }
     Ok(())
@@ -486,82 +502,88 @@ pub type CancelledEvent = (String, String, Option<String>);
 
 /// Cancels every undelivered release made under `consent_id` (`pending`, and `sending`: an
 /// attempt already under way keeps its claim token, which marks it in flight; never a
-/// `consent.revoked` notice) and drops their payloads (data minimisation, CONTRACT §5: a payload that will never be delivered is
-/// not kept). RETURNING names exactly the rows cancelled, even when a worker records an
-/// outcome concurrently. Sorted by event id.
+/// `consent.revoked` notice) and drops their payloads (data minimisation, CONTRACT §5: a
+/// payload that will never be delivered is not kept). RETURNING names exactly the rows
+/// cancelled, even when a worker records an outcome concurrently: one statement, so on
+/// PostgreSQL a row another node moves between `sending` and `pending` meanwhile is
+/// re-checked, not skipped. Sorted by event id. `epochs` is read in the same transaction.
 pub fn cancel_undelivered(
     conn: &mut DbConnection,
+    epochs: &LiveEpochs,
     consent_id: &str,
+    now: i64,
 ) -> Result<Vec<CancelledEvent>, DbError> {
+    // A cancelled row keeps its epoch only while an attempt may be in flight (a `sending`
+    // row whose lease has not ended, see [`in_flight_until`]; [`release_cancelled`] drops it
+    // with the claim). Every other one is finished.
+    let in_flight = outbox_events::status
+        .eq(SENDING)
+        .and(outbox_events::next_attempt_at.gt(now));
+    let epoch = diesel::dsl::case_when(in_flight, outbox_events::epoch).otherwise(
+        None::<i64>.into_sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(),
+    );
     let mut cancelled: Vec<CancelledEvent> = Vec::new();
-    for epochs in live_epochs(conn)?.chunks(EPOCHS_PER_QUERY) {
-        let undelivered = outbox_events::table
-            .filter(outbox_events::epoch.eq_any(epochs))
-            .filter(outbox_events::consent_id.eq(consent_id))
-            .filter(outbox_events::event_type.ne(CONSENT_REVOKED));
-        let returned = (
-            outbox_events::event_id,
-            outbox_events::event_type,
-            outbox_events::purpose,
-        );
-        // A pending event is finished once cancelled: its epoch goes.
-        let pending: Vec<CancelledEvent> = crate::on_backend!(conn, |c| {
+    for chunk in epochs.chunks() {
+        let found: Vec<CancelledEvent> = crate::on_backend!(conn, |c| {
             diesel::update(
-                undelivered
-                    .clone()
-                    .filter(outbox_events::status.eq(PENDING)),
+                outbox_events::table
+                    .filter(outbox_events::epoch.eq_any(chunk))
+                    .filter(outbox_events::consent_id.eq(consent_id))
+                    .filter(outbox_events::status.eq_any(UNDELIVERED))
+                    .filter(outbox_events::event_type.ne(CONSENT_REVOKED)),
             )
             .set((
                 outbox_events::status.eq(CANCELLED),
                 outbox_events::data.eq("{}"),
-                outbox_events::epoch.eq(None::<i64>),
+                outbox_events::epoch.eq(epoch),
             ))
-            .returning(returned)
+            .returning((
+                outbox_events::event_id,
+                outbox_events::event_type,
+                outbox_events::purpose,
+            ))
             .get_results(c)
         })?;
-        // A sending one keeps its epoch while its attempt is in flight (see
-        // [`in_flight_until`]); [`release_cancelled`] drops it with the claim.
-        let sending: Vec<CancelledEvent> = crate::on_backend!(conn, |c| {
-            diesel::update(
-                undelivered
-                    .clone()
-                    .filter(outbox_events::status.eq(SENDING)),
-            )
-            .set((
-                outbox_events::status.eq(CANCELLED),
-                outbox_events::data.eq("{}"),
-            ))
-            .returning(returned)
-            .get_results(c)
-        })?;
-        cancelled.extend(pending);
-        cancelled.extend(sending);
+        cancelled.extend(found);
     }
     cancelled.sort();
     Ok(cancelled)
 }
 
-/// Most epochs one lookup names (bound parameters stay well under both backends' limits).
-const EPOCHS_PER_QUERY: usize = 1000;
+/// Every epoch that holds a live row (see [`EPOCH`]), ascending. Read once per writer job
+/// and passed to each lookup by consent of that job: rows the job finishes leave a superset,
+/// which costs a seek and misses nothing.
+pub struct LiveEpochs(Vec<i64>);
 
-/// Every epoch that holds a live row (see [`EPOCH`]), ascending: a skip scan of the
-/// by-consent index, one index seek per epoch however many rows each holds.
-fn live_epochs(conn: &mut DbConnection) -> Result<Vec<i64>, DbError> {
-    #[derive(QueryableByName)]
-    struct Epoch {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        epoch: i64,
+impl LiveEpochs {
+    /// Most epochs one lookup names (bound parameters stay well under both backends'
+    /// limits).
+    const PER_QUERY: usize = 1000;
+
+    /// A skip scan of the by-consent index: one index seek per epoch, however many rows
+    /// each holds.
+    pub fn read(conn: &mut DbConnection) -> Result<Self, DbError> {
+        #[derive(QueryableByName)]
+        struct Epoch {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            epoch: i64,
+        }
+        let query = diesel::sql_query(
+            "WITH RECURSIVE live (epoch) AS ( \
+                 SELECT min(epoch) FROM outbox_events \
+                 UNION ALL \
+                 SELECT (SELECT min(o.epoch) FROM outbox_events o WHERE o.epoch > live.epoch) \
+                 FROM live WHERE live.epoch IS NOT NULL) \
+             SELECT epoch FROM live WHERE epoch IS NOT NULL",
+        );
+        let epochs: Vec<Epoch> = crate::on_backend!(conn, |c| query.clone().load(c))?;
+        Ok(Self(epochs.into_iter().map(|e| e.epoch).collect()))
     }
-    let query = diesel::sql_query(
-        "WITH RECURSIVE live (epoch) AS ( \
-             SELECT min(epoch) FROM outbox_events \
-             UNION ALL \
-             SELECT (SELECT min(o.epoch) FROM outbox_events o WHERE o.epoch > live.epoch) \
-             FROM live WHERE live.epoch IS NOT NULL) \
-         SELECT epoch FROM live WHERE epoch IS NOT NULL",
-    );
-    let epochs: Vec<Epoch> = crate::on_backend!(conn, |c| query.clone().load(c))?;
-    Ok(epochs.into_iter().map(|e| e.epoch).collect())
+
+    /// The epochs in groups of at most [`Self::PER_QUERY`].
+    fn chunks(&self) -> std::slice::Chunks<'_, i64> {
+        self.0.chunks(Self::PER_QUERY)
+    }
 }
 
 /// One `delivery.cancelled` record per event of `cancelled`, for `reason`.
@@ -730,11 +752,15 @@ pub fn next_due(conn: &mut DbConnection) -> Result<Option<i64>, DbError> {
 /// The end of the latest lease of an attempt still in flight for an event of `consent_id` that
 /// a revocation cancelled; `None` when there is none. Past that time the gateway sends nothing
 /// more under the consent but its `consent.revoked` notice.
-pub fn in_flight_until(conn: &mut DbConnection, consent_id: &str) -> Result<Option<i64>, DbError> {
+pub fn in_flight_until(
+    conn: &mut DbConnection,
+    epochs: &LiveEpochs,
+    consent_id: &str,
+) -> Result<Option<i64>, DbError> {
     let mut latest = None;
-    for epochs in live_epochs(conn)?.chunks(EPOCHS_PER_QUERY) {
+    for chunk in epochs.chunks() {
         let until: Option<i64> = outbox_events::table
-            .filter(outbox_events::epoch.eq_any(epochs))
+            .filter(outbox_events::epoch.eq_any(chunk))
             .filter(outbox_events::consent_id.eq(consent_id))
             .filter(outbox_events::status.eq(CANCELLED))
             .filter(outbox_events::claim_token.is_not_null())
@@ -749,10 +775,11 @@ pub fn in_flight_until(conn: &mut DbConnection, consent_id: &str) -> Result<Opti
 /// flight under it have ended, so that the notice never overtakes data sent under the consent.
 pub fn revoked_notice_due(
     conn: &mut DbConnection,
+    epochs: &LiveEpochs,
     consent_id: &str,
     now: i64,
 ) -> Result<i64, DbError> {
-    Ok(in_flight_until(conn, consent_id)?.map_or(now, |until| until.max(now)))
+    Ok(in_flight_until(conn, epochs, consent_id)?.map_or(now, |until| until.max(now)))
 }
 
 /// Brings a held-back `consent.revoked` notice forward once the attempts it waited for ended.
@@ -761,11 +788,12 @@ fn schedule_revoked_notice(
     consent_id: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    let due = revoked_notice_due(conn, consent_id, now)?;
-    for epochs in live_epochs(conn)?.chunks(EPOCHS_PER_QUERY) {
+    let epochs = LiveEpochs::read(conn)?;
+    let due = revoked_notice_due(conn, &epochs, consent_id, now)?;
+    for chunk in epochs.chunks() {
         diesel::update(
             outbox_events::table
-                .filter(outbox_events::epoch.eq_any(epochs))
+                .filter(outbox_events::epoch.eq_any(chunk))
                 .filter(outbox_events::consent_id.eq(consent_id))
                 .filter(outbox_events::event_type.eq(CONSENT_REVOKED))
                 .filter(outbox_events::status.eq(PENDING))
@@ -855,6 +883,8 @@ mod tests {
             raw.run_next_migration(crate::db::SQLITE_MIGRATIONS)
                 .unwrap();
         }
+        // Leases that end in a minute, or ended long ago.
+        let later = now_micros() + 60_000_000;
         let rows = [
             // (event, consent, type, status, claim token, created_at, next_attempt_at)
             (
@@ -873,16 +903,25 @@ mod tests {
                 SENDING,
                 Some("k"),
                 7_500_000,
+                later,
+            ),
+            (
+                "e-lapsed",
+                "c-1",
+                "transaction.released",
+                SENDING,
+                Some("k"),
+                8_000_000,
                 20,
             ),
             (
-                "e-in-flight",
+                "e-was-in-flight",
                 "c-1",
                 "transaction.released",
                 CANCELLED,
                 Some("k"),
                 9_000_000,
-                30,
+                later,
             ),
             (
                 "e-cancelled",
@@ -936,24 +975,49 @@ mod tests {
         raw.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
             .unwrap();
 
-        let epochs: Vec<(String, Option<i64>)> = outbox_events::table
-            .select((outbox_events::event_id, outbox_events::epoch))
-            .order(outbox_events::event_id)
-            .load(&mut conn)
-            .unwrap();
-        let of = |id: &str| epochs.iter().find(|(e, _)| e == id).unwrap().1;
-        assert_eq!(of("e-pending"), Some(5));
-        assert_eq!(of("e-sending"), Some(7));
-        assert_eq!(of("e-in-flight"), Some(9));
-        assert_eq!((of("e-cancelled"), of("e-dead")), (None, None));
-        assert_eq!(live_epochs(&mut conn).unwrap(), vec![5, 7, 9]);
+        let epoch = |conn: &mut DbConnection, id: &str| -> Option<i64> {
+            outbox_events::table
+                .filter(outbox_events::event_id.eq(id))
+                .select(outbox_events::epoch)
+                .first(conn)
+                .unwrap()
+        };
+        // Undelivered rows get an epoch; finished ones none (no node runs during the
+        // migration, so no attempt is in flight).
+        for (id, expected) in [
+            ("e-pending", Some(5)),
+            ("e-sending", Some(7)),
+            ("e-lapsed", Some(8)),
+            ("e-notice", Some(9)),
+            ("e-other", Some(5)),
+            ("e-was-in-flight", None),
+            ("e-cancelled", None),
+            ("e-dead", None),
+        ] {
+            assert_eq!(epoch(&mut conn, id), expected, "{id}");
+        }
+        let epochs = LiveEpochs::read(&mut conn).unwrap();
+        assert_eq!(epochs.0, vec![5, 7, 8, 9]);
 
-        let cancelled = cancel_undelivered(&mut conn, "c-1").unwrap();
+        let cancelled = cancel_undelivered(&mut conn, &epochs, "c-1", now_micros()).unwrap();
         let ids: Vec<&str> = cancelled.iter().map(|(id, _, _)| id.as_str()).collect();
-        assert_eq!(ids, ["e-pending", "e-sending"]);
-        // The attempt in flight before and the one cancelled now both hold the answer.
-        assert_eq!(in_flight_until(&mut conn, "c-1").unwrap(), Some(30));
-        assert_eq!(live_epochs(&mut conn).unwrap(), vec![5, 7, 9]);
+        assert_eq!(ids, ["e-lapsed", "e-pending", "e-sending"]);
+        // Only the attempt whose lease has not ended stays findable, and the revocation
+        // waits for it alone.
+        assert_eq!(
+            [
+                epoch(&mut conn, "e-pending"),
+                epoch(&mut conn, "e-sending"),
+                epoch(&mut conn, "e-lapsed")
+            ],
+            [None, Some(7), None]
+        );
+        let epochs = LiveEpochs::read(&mut conn).unwrap();
+        assert_eq!(epochs.0, vec![5, 7, 9]);
+        assert_eq!(
+            in_flight_until(&mut conn, &epochs, "c-1").unwrap(),
+            Some(later)
+        );
     }
 
     #[test]

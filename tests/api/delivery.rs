@@ -594,12 +594,13 @@ async fn next_second() {
 
 #[tokio::test]
 async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
-    // The outbox looks events up by consent within each second of the backlog (its
-    // by-consent index is keyed by epoch first): events of one consent made in three
-    // different seconds, with a finished row in between, must all be found.
+    // The outbox looks events up by consent within each second that holds undelivered
+    // events (its by-consent index is keyed by epoch first): the events of one consent made
+    // in three different seconds must all be found, and a second holding only another
+    // consent's event is searched without touching it.
     let receiver = Receiver::start();
     receiver.answer_with(|body, _| {
-        if body["user_id"] == "u-1" && body["type"] == "transaction.released" {
+        if body["type"] == "transaction.released" && body["user_id"] != "u-2" {
             (500, Duration::ZERO)
         } else {
             (204, Duration::ZERO)
@@ -612,30 +613,33 @@ async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
     .await;
     let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
-    app.grant_amount_for_fraud_alert("u-2").await;
+    app.grant_amount_for_fraud_alert("u-3").await;
     let mut events = Vec::new();
-    for n in 0..3 {
-        events.extend(push(&app, &format!("t-{n}"), "u-1").await);
-        // A delivered event of another consent: its row goes.
-        let other = push(&app, &format!("o-{n}"), "u-2").await;
-        delivered(&app, &other[0]).await;
-        next_second().await;
-    }
-    assert_eq!(events.len(), 3);
-    for event_id in &events {
+    events.extend(push(&app, "t-0", "u-1").await);
+    next_second().await;
+    let other = push(&app, "x-0", "u-3").await;
+    next_second().await;
+    events.extend(push(&app, "t-1", "u-1").await);
+    next_second().await;
+    events.extend(push(&app, "t-2", "u-1").await);
+    assert_eq!((events.len(), other.len()), (3, 1));
+    for event_id in events.iter().chain(&other) {
         eventually("a first failed attempt", || {
             (outbox(&app, event_id).attempts >= 1).then_some(())
         })
         .await;
     }
-    let ids = events
-        .iter()
-        .map(|id| format!("'{id}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let ids = |events: &[String]| {
+        events
+            .iter()
+            .map(|id| format!("'{id}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     assert_eq!(
         app.count_sql(&format!(
-            "SELECT COUNT(DISTINCT epoch) AS n FROM outbox_events WHERE event_id IN ({ids})"
+            "SELECT COUNT(DISTINCT epoch) AS n FROM outbox_events WHERE event_id IN ({})",
+            ids(&events)
         )),
         3,
         "the events are in three epochs"
@@ -648,12 +652,21 @@ async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
         let records = audit_of(&app, event_id);
         assert_eq!(records.last().unwrap()["kind"], "delivery.cancelled");
     }
-    // Finished rows leave the epochs a lookup searches.
+    // Finished rows leave the epochs a lookup searches; the other consent's event waits on.
     assert_eq!(
         app.count_sql(&format!(
-            "SELECT COUNT(*) AS n FROM outbox_events WHERE event_id IN ({ids}) AND epoch IS NOT NULL"
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE event_id IN ({}) AND epoch IS NOT NULL",
+            ids(&events)
         )),
         0
+    );
+    assert_eq!(outbox(&app, &other[0]).status, "pending");
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM outbox_events WHERE event_id = '{}' AND epoch IS NOT NULL",
+            other[0]
+        )),
+        1
     );
     let notice = eventually("the consent.revoked notice", || {
         receiver
