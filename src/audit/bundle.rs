@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::record::{ALL_KINDS, Kind};
 use crate::db::schema::{audit_bundles, audit_by_user};
-use crate::db::{DbConnection, DbError, INSERT_CHUNK, to_i64, to_u64};
+use crate::db::{DbConnection, DbError, to_i64, to_u64};
 
 /// Most records in one bundle: a point read (a proof, a user's record) decodes one bundle.
 pub const MAX_BUNDLE: usize = 1024;
@@ -520,12 +520,7 @@ pub fn write(
             .values(&row)
             .execute(conn)?;
     }
-    for chunk in entries.chunks(INSERT_CHUNK) {
-        crate::on_backend!(conn, |c| diesel::insert_into(audit_by_user::table)
-            .values(chunk)
-            .execute(c))?;
-    }
-    Ok(())
+    crate::insert_rows!(conn, audit_by_user::table, entries.as_slice())
 }
 
 #[cfg(test)]

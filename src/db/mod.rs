@@ -33,6 +33,34 @@ pub const BUSY_TIMEOUT_MS: u32 = 5000;
 /// Rows per multi-row INSERT statement (well under both backends' bind-parameter limits).
 pub const INSERT_CHUNK: usize = 500;
 
+/// Inserts the rows of the slice `$rows` into `$table` in the caller's transaction,
+/// evaluating to `Result<(), DbError>`. On SQLite, one single-row statement per row: it is
+/// prepared once and cached, and needs no statement journal, where a multi-row statement is
+/// prepared again for each batch size and copies every page it changes into a statement
+/// journal. In-process, a statement costs no round trip. On PostgreSQL, multi-row statements
+/// of [`INSERT_CHUNK`] rows (a round trip each).
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        use diesel::RunQueryDsl as _;
+        let rows = $rows;
+        match $conn {
+            $crate::db::DbConnection::Sqlite(c) => rows
+                .iter()
+                .try_for_each(|row| diesel::insert_into($table).values(row).execute(c).map(drop)),
+            $crate::db::DbConnection::Pg(c) => {
+                rows.chunks($crate::db::INSERT_CHUNK).try_for_each(|chunk| {
+                    diesel::insert_into($table)
+                        .values(chunk)
+                        .execute(c)
+                        .map(drop)
+                })
+            }
+        }
+        .map_err($crate::db::DbError::from)
+    }};
+}
+
 /// An index or size as stored (a signed 64-bit integer).
 pub fn to_i64(value: u64) -> Result<i64, DbError> {
     i64::try_from(value).map_err(|_| DbError::Corrupt("index out of range".to_string()))

@@ -112,23 +112,7 @@ pub struct NewEvent {
 
 /// Inserts `events` in the caller's transaction.
 pub fn queue(conn: &mut DbConnection, events: &[NewEvent]) -> Result<(), DbError> {
-    match conn {
-        DbConnection::Sqlite(c) => {
-            for event in events {
-                diesel::insert_into(outbox_events::table)
-                    .values(event)
-                    .execute(c)?;
-            }
-        }
-        DbConnection::Pg(c) => {
-            for chunk in events.chunks(crate::db::INSERT_CHUNK) {
-                diesel::insert_into(outbox_events::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
-    }
-    Ok(())
+    crate::insert_rows!(conn, outbox_events::table, events)
 }
 
 /// An outbox row as the worker sends it.

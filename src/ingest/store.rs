@@ -10,7 +10,7 @@ use super::idempotency::{classify, content_hash};
 use super::release::{DecisionStats, Plan, Releasable, Release, queue};
 use crate::audit::{AuditRecord, Kind};
 use crate::db::schema::{ingested_balances, ingested_transactions};
-use crate::db::{DbConnection, DbError, INSERT_CHUNK};
+use crate::db::{DbConnection, DbError};
 use crate::domain::{Balance, BankId, Transaction};
 use crate::writer::{Tx, WriteJob};
 
@@ -150,12 +150,7 @@ impl Ingested for Transaction {
                 content_hash: hash,
             })
             .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            crate::on_backend!(conn, |c| diesel::insert_into(ingested_transactions::table)
-                .values(chunk)
-                .execute(c))?;
-        }
-        Ok(())
+        crate::insert_rows!(conn, ingested_transactions::table, rows.as_slice())
     }
 }
 
@@ -218,12 +213,7 @@ impl Ingested for Balance {
                 content_hash: hash,
             })
             .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            crate::on_backend!(conn, |c| diesel::insert_into(ingested_balances::table)
-                .values(chunk)
-                .execute(c))?;
-        }
-        Ok(())
+        crate::insert_rows!(conn, ingested_balances::table, rows.as_slice())
     }
 }
 
