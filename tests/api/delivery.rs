@@ -499,12 +499,7 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     let mut cancelled = push(&app, "t-1", "u-1").await;
     cancelled.extend(push(&app, "t-2", "u-1").await);
     assert_eq!(cancelled.len(), 2);
-    for event_id in &cancelled {
-        eventually("a first failed attempt", || {
-            (outbox(&app, event_id).attempts >= 1).then_some(())
-        })
-        .await;
-    }
+    first_attempts_failed(&app, &cancelled).await;
 
     assert_eq!(app.revoke("u-1", consent_id).await.status().as_u16(), 200);
     let seen_before_revocation = receiver.requests().len();
@@ -522,13 +517,7 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     }
 
     // The recipient is told to delete what it received under the consent.
-    let notice = eventually("the consent.revoked notice", || {
-        receiver
-            .requests()
-            .into_iter()
-            .find(|r| r.json["type"] == "consent.revoked")
-    })
-    .await;
+    let notice = revoked_notice(&receiver).await;
     verify(WEBHOOK_SECRET, &notice).unwrap();
     assert_matches_published_schema(&notice.json);
     chrono::DateTime::parse_from_rfc3339(notice.json["created_at"].as_str().unwrap()).unwrap();
@@ -586,6 +575,28 @@ async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     }
 }
 
+/// Waits until each of `events` has had a failed attempt (and so is `pending` again,
+/// waiting for its next one).
+async fn first_attempts_failed(app: &TestApp, events: &[String]) {
+    for event_id in events {
+        eventually("a first failed attempt", || {
+            (outbox(app, event_id).attempts >= 1).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Waits for the `consent.revoked` notice to reach `receiver`.
+async fn revoked_notice(receiver: &Receiver) -> Received {
+    eventually("the consent.revoked notice", || {
+        receiver
+            .requests()
+            .into_iter()
+            .find(|r| r.json["type"] == "consent.revoked")
+    })
+    .await
+}
+
 /// Sleeps into the next whole second of the wall clock.
 async fn next_second() {
     let into = chrono::Utc::now().timestamp_subsec_micros();
@@ -623,12 +634,8 @@ async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
     next_second().await;
     events.extend(push(&app, "t-2", "u-1").await);
     assert_eq!((events.len(), other.len()), (3, 1));
-    for event_id in events.iter().chain(&other) {
-        eventually("a first failed attempt", || {
-            (outbox(&app, event_id).attempts >= 1).then_some(())
-        })
-        .await;
-    }
+    first_attempts_failed(&app, &events).await;
+    first_attempts_failed(&app, &other).await;
     let ids = |events: &[String]| {
         events
             .iter()
@@ -668,13 +675,7 @@ async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
         )),
         1
     );
-    let notice = eventually("the consent.revoked notice", || {
-        receiver
-            .requests()
-            .into_iter()
-            .find(|r| r.json["type"] == "consent.revoked")
-    })
-    .await;
+    let notice = revoked_notice(&receiver).await;
     assert_eq!(notice.json["consent_id"], consent_id);
 }
 
@@ -709,13 +710,7 @@ async fn a_revocation_during_an_attempt_answers_after_that_attempt_ended() {
     assert_eq!(records[2]["detail"]["cancelled_during_attempt"], true);
     assert_eq!(outbox(&app, event_id).status, "cancelled");
 
-    let notice = eventually("the consent.revoked notice", || {
-        receiver
-            .requests()
-            .into_iter()
-            .find(|r| r.json["type"] == "consent.revoked")
-    })
-    .await;
+    let notice = revoked_notice(&receiver).await;
     assert_eq!(notice.json["consent_id"], consent_id);
     assert_eq!(receiver.requests_for(event_id).len(), 1);
 }
@@ -766,13 +761,7 @@ async fn events_claimed_ahead_and_not_yet_sent_are_not_sent_after_a_revocation()
         "only attempts under way were sent: {sent_by_then}"
     );
     // Nothing more leaves under the revoked consent; the notice does.
-    eventually("the consent.revoked notice", || {
-        receiver
-            .requests()
-            .into_iter()
-            .find(|r| r.json["type"] == "consent.revoked")
-    })
-    .await;
+    revoked_notice(&receiver).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(of_u1(&receiver), sent_by_then);
     assert_eq!(
