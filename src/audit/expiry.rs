@@ -14,16 +14,37 @@ use crate::writer::Tx;
 /// Expired consents recorded per run (the rest wait for the next run).
 const BATCH: i64 = 500;
 
-/// Records every consent that has expired and is not yet recorded as such.
+/// Records every consent that has expired and is not yet recorded as such (up to
+/// [`BATCH`] a run).
 pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
+    Ok(record(tx, None)?.len())
+}
+
+/// Records those of `consent_ids` that have expired and are not yet recorded as such, and
+/// returns them. The delivery worker calls this when it finds that a release's consent has
+/// lapsed: the expiry's record then comes before the cancellations it causes, with their
+/// count, as when the periodic job finds the consent first.
+pub fn record_expired_among(tx: &mut Tx<'_>, consent_ids: &[&str]) -> Result<Vec<String>, DbError> {
+    record(tx, Some(consent_ids))
+}
+
+/// For each expired consent not yet recorded (of `only`, if given): cancels its undelivered
+/// events, marks it in its history and writes `consent.expired` and the `delivery.cancelled`
+/// records. Returns the consents recorded.
+fn record(tx: &mut Tx<'_>, only: Option<&[&str]>) -> Result<Vec<String>, DbError> {
     let now = now_micros();
     let recorded = consent_history::table
         .filter(consent_history::event.eq("expired"))
         .select(consent_history::consent_id);
-    let expired: Vec<(String, String, String, String, i64)> = consents::table
+    let mut query = consents::table
         .filter(consents::revoked_at.is_null())
         .filter(consents::expires_at.le(now))
         .filter(consents::id.ne_all(recorded))
+        .into_boxed();
+    if let Some(ids) = only {
+        query = query.filter(consents::id.eq_any(ids));
+    }
+    let expired: Vec<(String, String, String, String, i64)> = query
         .select((
             consents::id,
             consents::user_id,
@@ -65,5 +86,5 @@ pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
         };
         outbox::audit_cancelled(tx, &parties, cancelled, outbox::CONSENT_EXPIRED)?;
     }
-    Ok(expired.len())
+    Ok(expired.into_iter().map(|(id, ..)| id).collect())
 }

@@ -14,6 +14,7 @@ mod tiles;
 mod verify;
 
 pub use appender::{Appender, TreeHead, lock_tree, read_head};
+pub use expiry::record_expired_among;
 pub use record::{ALL_KINDS, AuditRecord, Kind, PreparedRecord};
 pub use signer::{CheckpointSigner, MAX_CHECKPOINT_AGE, SignerError};
 pub use tiles::StoredNodes;

@@ -316,10 +316,12 @@ impl WriteJob for RecordAttempts {
 }
 
 /// Of the releases given back, those made under a consent that is no longer live: every
-/// undelivered release of such a consent is cancelled (as the expiry sweep would do a few
-/// seconds later), rather than claimed again and again until then. One read for the whole
-/// job, one cancellation per consent. A revoked consent's releases were all cancelled by its
-/// revocation, so only an expired (or missing) consent finds any.
+/// undelivered release of such a consent is cancelled, rather than claimed again and again
+/// until the expiry job runs. An expired consent not yet recorded as such is recorded here
+/// as the expiry job would (`consent.expired`, then its cancellations: see
+/// [`crate::audit::record_expired_among`]). A revoked consent's releases were all
+/// cancelled by its revocation, so only a consent whose expiry is already recorded (or a
+/// missing one) is left to cancel here. One read of the consents for the whole job.
 fn cancel_under_lapsed_consents(
     tx: &mut Tx<'_>,
     returned: &[Claimed],
@@ -334,20 +336,29 @@ fn cancel_under_lapsed_consents(
     releases.dedup_by(|a, b| a.consent_id == b.consent_id);
     let ids: Vec<&str> = releases.iter().map(|e| e.consent_id.as_str()).collect();
     let live = live_consents(tx.conn(), &ids, now)?;
+    let lapsed: Vec<&OutboxEvent> = releases
+        .into_iter()
+        .filter(|event| !live.contains(&event.consent_id))
+        .collect();
+    if lapsed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = lapsed.iter().map(|e| e.consent_id.as_str()).collect();
+    let recorded = crate::audit::record_expired_among(tx, &ids)?;
     let mut epochs = None;
-    for event in releases {
-        if live.contains(&event.consent_id) {
+    for event in lapsed {
+        if recorded.contains(&event.consent_id) {
             continue;
         }
+        let epochs = match &epochs {
+            Some(epochs) => epochs,
+            None => epochs.insert(LiveEpochs::read(tx.conn())?),
+        };
         let parties = Parties {
             consent_id: &event.consent_id,
             user_id: &event.user_id,
             recipient_id: &event.recipient_id,
             bank_id: &event.bank_id,
-        };
-        let epochs = match &epochs {
-            Some(epochs) => epochs,
-            None => epochs.insert(LiveEpochs::read(tx.conn())?),
         };
         let cancelled = cancel_undelivered(tx.conn(), epochs, &event.consent_id, now)?;
         audit_cancelled(tx, &parties, cancelled, CONSENT_EXPIRED)?;

@@ -991,9 +991,21 @@ async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_se
     // long before the expiry job (every 5 s) could cancel the event.
     accepting.store(true, Ordering::SeqCst);
 
-    // Cancelled by the give-back or by the expiry job, whichever comes first: this test
-    // checks that nothing is sent after the expiry, not which of the two cancelled it.
+    // Cancelled by the give-back or by the expiry job, whichever comes first (with retries
+    // 50-200 ms apart, almost always the give-back); either writes the expiry first.
     cancelled_for_expiry(&app, event_id).await;
+    let consent_id = consent["id"].as_str().unwrap();
+    let expired: Vec<Value> = stored_of_kind(&mut app.database.connect(), "consent.expired")
+        .into_iter()
+        .filter(|record| record["consent_id"] == consent_id)
+        .collect();
+    assert_eq!(expired.len(), 1, "one consent.expired record: {expired:?}");
+    assert_eq!(expired[0]["detail"]["cancelled_events"], 1);
+    let cancellation = audit_of(&app, event_id)
+        .into_iter()
+        .find(|r| r["kind"] == "delivery.cancelled")
+        .unwrap();
+    assert!(expired[0]["index"].as_u64() < cancellation["index"].as_u64());
     tokio::time::sleep(Duration::from_millis(400)).await;
     let answered: Vec<u16> = audit_of(&app, event_id)
         .iter()
