@@ -84,7 +84,12 @@ fn record(tx: &mut Tx<'_>, only: Option<&[&str]>) -> Result<Vec<String>, DbError
             recipient_id: recipient,
             bank_id: bank,
         };
-        outbox::audit_cancelled(tx, &parties, cancelled, outbox::CONSENT_EXPIRED)?;
+        outbox::audit_cancelled(
+            tx,
+            &parties,
+            cancelled,
+            outbox::CancelReason::ConsentExpired,
+        )?;
     }
     Ok(expired.into_iter().map(|(id, ..)| id).collect())
 }

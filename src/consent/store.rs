@@ -138,7 +138,7 @@ impl WriteJob for RevokeConsent {
                 bank_id: &consent.bank_id,
             },
             cancelled,
-            outbox::CONSENT_REVOKED_REASON,
+            outbox::CancelReason::ConsentRevoked,
         )?;
         // The notice never overtakes data still being sent under the consent.
         let notice_due = outbox::revoked_notice_due(tx.conn(), &epochs, &consent.id, now)?;

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use metrics::DeliveryMetrics;
+pub use worker::CONCURRENCY;
 
 use crate::config::{DeliveryConfig, RecipientConfig};
 use crate::db::{Database, DbError};

@@ -361,7 +361,7 @@ fn cancel_under_lapsed_consents(
             bank_id: &event.bank_id,
         };
         let cancelled = cancel_undelivered(tx.conn(), epochs, &event.consent_id, now)?;
-        audit_cancelled(tx, &parties, cancelled, CONSENT_EXPIRED)?;
+        audit_cancelled(tx, &parties, cancelled, CancelReason::ConsentExpired)?;
     }
     Ok(())
 }
@@ -475,10 +475,25 @@ fn live_consents(
     Ok(live.into_iter().collect())
 }
 
-/// Why undelivered events were cancelled, as their `delivery.cancelled` records say.
-pub const CONSENT_REVOKED_REASON: &str = "consent_revoked";
-/// See [`CONSENT_REVOKED_REASON`].
-pub const CONSENT_EXPIRED: &str = "consent_expired";
+/// Why undelivered events were cancelled: their `delivery.cancelled` records'
+/// `detail.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The user revoked the consent.
+    ConsentRevoked,
+    /// The consent ran out before the events were delivered.
+    ConsentExpired,
+}
+
+impl CancelReason {
+    /// As written in the audit record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConsentRevoked => "consent_revoked",
+            Self::ConsentExpired => "consent_expired",
+        }
+    }
+}
 
 /// Who an event's consent is between: what its audit records name.
 pub struct Parties<'a> {
@@ -586,7 +601,7 @@ pub fn audit_cancelled(
     tx: &mut Tx<'_>,
     parties: &Parties<'_>,
     cancelled: Vec<CancelledEvent>,
-    reason: &str,
+    reason: CancelReason,
 ) -> Result<(), DbError> {
     for (event_id, event_type, purpose) in cancelled {
         let mut record = AuditRecord::new(Kind::DeliveryCancelled, "gateway")
@@ -595,7 +610,7 @@ pub fn audit_cancelled(
             .bank(parties.bank_id.to_string())
             .consent(parties.consent_id.to_string())
             .event(event_id)
-            .detail(serde_json::json!({"type": event_type, "reason": reason}));
+            .detail(serde_json::json!({"type": event_type, "reason": reason.as_str()}));
         if let Some(purpose) = purpose {
             record = record.purpose(purpose);
         }

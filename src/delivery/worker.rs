@@ -33,7 +33,7 @@ use crate::time::now_micros;
 use crate::writer::{WriteError, Writer};
 
 /// Attempts in flight at once on one node.
-const CONCURRENCY: usize = 32;
+pub const CONCURRENCY: usize = 32;
 /// Events next in line for a send slot whose claim is checked together (see [`gate`]).
 const CHECK_AHEAD: usize = 256;
 /// A check older than this when the event gets its send slot is made again.

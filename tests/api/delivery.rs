@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use consentgate::delivery::CONCURRENCY;
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
@@ -724,7 +725,7 @@ async fn events_claimed_ahead_and_not_yet_sent_are_not_sent_after_a_revocation()
     push_many(&app, "w", "u-2", 40).await;
     releases_delivered(&app, 40).await;
 
-    // Now every release is answered slowly: 32 are in flight, the rest wait claimed.
+    // Now every release is answered slowly: CONCURRENCY are in flight, the rest wait claimed.
     receiver.answer_with(|body, _| {
         if body["type"] == "transaction.released" {
             (204, Duration::from_millis(1500))
@@ -750,14 +751,14 @@ async fn events_claimed_ahead_and_not_yet_sent_are_not_sent_after_a_revocation()
         "SELECT COUNT(*) AS n FROM outbox_events WHERE consent_id = '{consent_id}' AND status = 'sending'"
     ));
     assert!(
-        claimed_ahead > 32,
+        claimed_ahead > CONCURRENCY as i64,
         "more claimed than in flight: {claimed_ahead}"
     );
 
     assert_eq!(app.revoke("u-1", consent_id).await.status().as_u16(), 200);
     let sent_by_then = of_u1(&receiver);
     assert!(
-        sent_by_then <= 32,
+        sent_by_then <= CONCURRENCY,
         "only attempts under way were sent: {sent_by_then}"
     );
     // Nothing more leaves under the revoked consent; the notice does.
@@ -904,7 +905,7 @@ async fn more_events_than_one_claim_holds_are_each_delivered_once_and_audited() 
     let receiver = Receiver::start();
     let app = app_for(&receiver, "").await;
     app.grant_amount_for_fraud_alert("u-1").await;
-    // More than a first round of attempts (32), so the worker claims again while earlier
+    // More than a first round of attempts (CONCURRENCY), so the worker claims again while earlier
     // events are still being sent and recorded.
     push_many(&app, "t", "u-1", 600).await;
     releases_delivered(&app, 600).await;
