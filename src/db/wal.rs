@@ -18,8 +18,8 @@
 //! of its time in the kernel). A `RESTART` checkpoint from another connection needs the
 //! write lock between two of the writer's transactions, which a writer that starts its next
 //! group at once never leaves free long enough. So when the WAL is long the checkpointer
-//! asks the writer ([`WalCheckpointer::
-//! restart_wanted`]), and the writer restarts the WAL itself between two groups
+//! asks the writer ([`WalCheckpointer::restart_wanted`]), and the writer restarts the WAL
+//! itself between two groups
 //! ([`restart`]): it copies what the checkpointer has not copied yet, and the next group
 //! writes the WAL from its start, over pages the file already has.
 
@@ -64,14 +64,13 @@ const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
 ///   serve to roll back a failed statement, never to survive a crash.
 pub fn writer_settings(conn: &mut DbConnection) -> Result<(), DbError> {
     if let DbConnection::Sqlite(c) = conn {
-        c.batch_execute(
+        c.batch_execute(&format!(
             "PRAGMA wal_autocheckpoint = 0;
              PRAGMA cache_size = -32768;
-             PRAGMA temp_store = MEMORY;",
-        )
+             PRAGMA temp_store = MEMORY;
+             PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+        ))
         .map_err(DbError::Query)?;
-        c.batch_execute(&format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"))
-            .map_err(DbError::Query)?;
     }
     Ok(())
 }
@@ -123,7 +122,9 @@ impl WalCheckpointer {
         if target.backend() != Backend::Sqlite {
             return Ok(None);
         }
-        let mut conn = target.connect()?;
+        let DbConnection::Sqlite(mut conn) = target.connect()? else {
+            return Ok(None);
+        };
         let restart = Arc::new(AtomicBool::new(false));
         let ask = Arc::clone(&restart);
         let thread = Periodic::spawn("consentgate-wal-checkpoint", move |signal| {
@@ -182,15 +183,8 @@ impl Outcome {
 }
 
 /// One `PASSIVE` checkpoint: it never waits for the writer.
-fn checkpoint(conn: &mut DbConnection) -> Result<Outcome, DbError> {
-    let DbConnection::Sqlite(c) = conn else {
-        return Ok(Outcome {
-            busy: 0,
-            log: 0,
-            checkpointed: 0,
-        });
-    };
-    Ok(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(c)?)
+fn checkpoint(conn: &mut SqliteConnection) -> Result<Outcome, DbError> {
+    Ok(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)?)
 }
 
 /// On the writer's connection, between two transactions: copies the rest of the WAL into the

@@ -181,8 +181,9 @@ fn run(
         if let Some(analyzer) = upkeep.analyzer {
             analyzer.wrote(records);
         }
+        // Only on a connection that is open: a lost one is reopened by the next group, once.
         if let Some(checkpointer) = upkeep.checkpointer
-            && let Some(conn) = connection.get()
+            && let Some(conn) = connection.conn.as_mut()
             && let Err(err) = checkpointer.restart_if_asked(conn)
         {
             // The connection's busy timeout may not have been restored: open a new one.
