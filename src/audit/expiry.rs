@@ -41,9 +41,11 @@ fn record(tx: &mut Tx<'_>, only: Option<&[&str]>) -> Result<Vec<String>, DbError
         .filter(consents::expires_at.le(now))
         .filter(consents::id.ne_all(recorded))
         .into_boxed();
-    if let Some(ids) = only {
-        query = query.filter(consents::id.eq_any(ids));
-    }
+    query = match only {
+        // Bounded by the caller's job; each must be recorded before its cancellations.
+        Some(ids) => query.filter(consents::id.eq_any(ids)),
+        None => query.limit(BATCH),
+    };
     let expired: Vec<(String, String, String, String, i64)> = query
         .select((
             consents::id,
@@ -52,8 +54,10 @@ fn record(tx: &mut Tx<'_>, only: Option<&[&str]>) -> Result<Vec<String>, DbError
             consents::bank_id,
             consents::expires_at,
         ))
-        .limit(BATCH)
         .load(tx.conn())?;
+    if expired.is_empty() {
+        return Ok(Vec::new());
+    }
     let epochs = outbox::LiveEpochs::read(tx.conn())?;
     for (id, user_id, recipient, bank, expires_at) in &expired {
         // A consent that has run out releases nothing new (expiry is read at each release),

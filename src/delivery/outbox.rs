@@ -57,7 +57,7 @@ pub const CONSENT_REVOKED: &str = "consent.revoked";
 /// alone, every new event went to a random place in an index of the whole outbox (one page
 /// written per event at scale); keyed by epoch first, a commit's entries land in the few
 /// pages of the current second. A lookup by consent searches every epoch that still holds a
-/// live row ([`live_epochs`]): only undelivered events, and cancelled ones with an attempt
+/// live row ([`LiveEpochs`]): only undelivered events, and cancelled ones with an attempt
 /// in flight, keep their epoch; a finished row's is NULL. So the epochs searched are those
 /// of the backlog (about one per second of it).
 pub const EPOCH: Duration = Duration::from_secs(1);
@@ -306,10 +306,29 @@ impl WriteJob for RecordAttempts {
             .iter()
             .map(|attempt| attempt.record(tx))
             .collect::<Result<Vec<_>, _>>()?;
+        // Consents whose cancelled events this job released from their claims: their
+        // held-back `consent.revoked` notices are brought forward once, at the end.
+        let mut released: Vec<&str> = self
+            .attempts
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, recorded)| **recorded == Recorded::CancelledInFlight)
+            .map(|(attempt, _)| attempt.claimed.event.consent_id.as_str())
+            .collect();
         let now = now_micros();
         cancel_under_lapsed_consents(tx, &self.returned, now)?;
         for claimed in self.returned.iter() {
-            give_back(tx.conn(), claimed, now)?;
+            if give_back(tx.conn(), claimed, now)? {
+                released.push(&claimed.event.consent_id);
+            }
+        }
+        if !released.is_empty() {
+            released.sort_unstable();
+            released.dedup();
+            let epochs = LiveEpochs::read(tx.conn())?;
+            for consent_id in released {
+                schedule_revoked_notice(tx.conn(), &epochs, consent_id, now)?;
+            }
         }
         Ok(recorded)
     }
@@ -369,10 +388,10 @@ fn cancel_under_lapsed_consents(
 /// Gives back a claim that was never attempted (it became too old to attempt, the node is
 /// stopping, a revocation cancelled the event, or its consent expired since it was claimed,
 /// see [`cancel_under_lapsed_consents`]): a `sending` event is due again at once; a
-/// cancelled one drops the claim's token, so the revocation waiting for it answers at once,
-/// and its held-back `consent.revoked` notice is brought forward. No attempt is audited:
-/// nothing was sent.
-fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<(), DbError> {
+/// cancelled one drops the claim's token, so the revocation waiting for it answers at once
+/// (true: the caller brings its held-back `consent.revoked` notice forward). No attempt is
+/// audited: nothing was sent.
+fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<bool, DbError> {
     let due_again = diesel::update(
         outbox_events::table
             .filter(outbox_events::event_id.eq(&claimed.event.event_id))
@@ -385,20 +404,17 @@ fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<(),
         outbox_events::next_attempt_at.eq(now),
     ))
     .execute(conn)?;
-    if due_again == 0 {
-        release_cancelled(conn, claimed, now)?;
+    if due_again == 1 {
+        return Ok(false);
     }
-    Ok(())
+    release_cancelled(conn, claimed)
 }
 
 /// When a revocation cancelled `claimed`'s event while the claim was held: drops the claim's
-/// token (the revocation waiting for it answers) and brings the held-back `consent.revoked`
-/// notice forward. False if the event is not cancelled under this claim.
-fn release_cancelled(
-    conn: &mut DbConnection,
-    claimed: &Claimed,
-    now: i64,
-) -> Result<bool, DbError> {
+/// token (the revocation waiting for it answers) and its epoch (it is finished). False if the
+/// event is not cancelled under this claim. The caller brings the held-back
+/// `consent.revoked` notice forward ([`schedule_revoked_notice`]).
+fn release_cancelled(conn: &mut DbConnection, claimed: &Claimed) -> Result<bool, DbError> {
     let released = diesel::update(
         outbox_events::table
             .filter(outbox_events::event_id.eq(&claimed.event.event_id))
@@ -410,9 +426,6 @@ fn release_cancelled(
         outbox_events::epoch.eq(None::<i64>),
     ))
     .execute(conn)?;
-    if released == 1 {
-        schedule_revoked_notice(conn, &claimed.event.consent_id, now)?;
-    }
     Ok(released == 1)
 }
 
@@ -514,9 +527,9 @@ pub type CancelledEvent = (String, String, Option<String>);
 /// attempt already under way keeps its claim token, which marks it in flight; never a
 /// `consent.revoked` notice) and drops their payloads (data minimisation, CONTRACT §5: a
 /// payload that will never be delivered is not kept). RETURNING names exactly the rows
-/// cancelled, even when a worker records an outcome concurrently: one statement, so on
-/// PostgreSQL a row another node moves between `sending` and `pending` meanwhile is
-/// re-checked, not skipped. Sorted by event id. `epochs` is read in the same transaction.
+/// cancelled. Both states are cancelled by the same statement (one per chunk of epochs), so
+/// a row never falls between a statement for `pending` and one for `sending`. Sorted by
+/// event id. `epochs` is read in the same transaction.
 pub fn cancel_undelivered(
     conn: &mut DbConnection,
     epochs: &LiveEpochs,
@@ -690,7 +703,7 @@ impl RecordAttempt {
         };
         let recorded = if owned {
             recorded
-        } else if release_cancelled(conn, &self.claimed, now)? {
+        } else if release_cancelled(conn, &self.claimed)? {
             Recorded::CancelledInFlight
         } else {
             Recorded::ClaimLost
@@ -795,11 +808,11 @@ pub fn revoked_notice_due(
 /// Brings a held-back `consent.revoked` notice forward once the attempts it waited for ended.
 fn schedule_revoked_notice(
     conn: &mut DbConnection,
+    epochs: &LiveEpochs,
     consent_id: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    let epochs = LiveEpochs::read(conn)?;
-    let due = revoked_notice_due(conn, &epochs, consent_id, now)?;
+    let due = revoked_notice_due(conn, epochs, consent_id, now)?;
     for chunk in epochs.chunks() {
         diesel::update(
             outbox_events::table

@@ -1014,7 +1014,7 @@ async fn a_release_whose_consent_expires_before_its_delivery_is_cancelled_not_se
         .into_iter()
         .find(|r| r["kind"] == "delivery.cancelled")
         .unwrap();
-    assert!(expired[0]["index"].as_u64() < cancellation["index"].as_u64());
+    assert!(expired[0]["index"].as_u64().unwrap() < cancellation["index"].as_u64().unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
     let answered: Vec<u16> = audit_of(&app, event_id)
         .iter()

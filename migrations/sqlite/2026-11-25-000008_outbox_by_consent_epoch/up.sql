@@ -1,6 +1,6 @@
 -- The by-consent index was keyed by consent alone: every new event went to a random place
 -- in an index of the whole outbox (one page written per event once the consents outnumber
--- the events of a commit), about a sixth of ingest throughput under load. Now it is keyed by
+-- the events of a commit), about 15% of ingest throughput under load. Now it is keyed by
 -- `(epoch, consent_id)` with `epoch = created_at / 1 s`, so a commit's entries land in the
 -- few pages of the current second. Only rows a consent lookup must find carry an epoch:
 -- undelivered events and cancelled ones with an attempt still in flight. Finished rows
