@@ -44,7 +44,12 @@ fn smoke_run_sends_only_accepted_batches() {
 
     let delivery = report.delivery.unwrap();
     assert!(delivery.released() > 0, "the population's consents release");
-    assert!(delivery.after.delivered <= delivery.after.released);
+    // Delivered counts successful attempts, which at-least-once may repeat: no bound by the
+    // released count, only progress while the load ran.
+    assert!(
+        delivery.delivered() > 0,
+        "events were delivered during the load"
+    );
 
     let (drained, half) = report.half_peak.as_ref().unwrap();
     let drained = drained.unwrap();
@@ -52,8 +57,6 @@ fn smoke_run_sends_only_accepted_batches() {
         drained.left, 0,
         "every event was delivered before half the peak"
     );
-    // At least once: an event may be delivered twice, never fewer.
-    assert!(drained.delivered >= drained.backlog);
     assert!(half.plan.rate.unwrap() > 0.0);
     assert_eq!(half.totals.accepted, half.totals.sent);
     assert_eq!(half.totals.errors, 0, "{:?}", half.totals.error_samples);
@@ -81,14 +84,25 @@ fn an_interrupted_run_removes_its_folder_and_exits_130() {
     use std::io::{BufRead as _, BufReader};
     use std::process::{Command, Stdio};
 
+    /// Kills the run when the test ends, so a failed assertion leaves no run going on (its
+    /// gateway stops when the run's end of its standard input closes).
+    struct Run(std::process::Child);
+    impl Drop for Run {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     let parent = tempfile::tempdir().unwrap();
-    let mut bench = Command::new(env!("CARGO_BIN_EXE_consentgate-bench"))
+    let mut run = Run(Command::new(env!("CARGO_BIN_EXE_consentgate-bench"))
         .args(["--smoke", "--batch", "1", "--duration", "60", "--dir"])
         .arg(parent.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
+    let bench = &mut run.0;
     let mut lines = BufReader::new(bench.stdout.take().unwrap()).lines();
     let banner = lines.next().unwrap().unwrap();
     assert!(banner.contains("run folder"), "{banner}");
