@@ -131,16 +131,25 @@ pub async fn await_attempts_in_flight(
     database: &Database,
     consent_id: &str,
 ) -> Result<(), DbError> {
+    // The attempts waited for are of cancelled rows, which keep their epochs until released,
+    // and no new one appears under a revoked consent: the epochs are listed once.
+    let mut epochs: Option<Arc<outbox::LiveEpochs>> = None;
     loop {
         let database = database.clone();
         let consent_id = consent_id.to_string();
-        let until = tokio::task::spawn_blocking(move || {
+        let listed = epochs.clone();
+        let (listed, until) = tokio::task::spawn_blocking(move || {
             let mut conn = database.get()?;
-            let epochs = outbox::LiveEpochs::read(&mut conn)?;
-            outbox::in_flight_until(&mut conn, &epochs, &consent_id)
+            let epochs = match listed {
+                Some(epochs) => epochs,
+                None => Arc::new(outbox::LiveEpochs::read(&mut conn)?),
+            };
+            let until = outbox::in_flight_until(&mut conn, &epochs, &consent_id)?;
+            Ok::<_, DbError>((epochs, until))
         })
         .await
         .map_err(|e| DbError::Corrupt(format!("in-flight lookup task failed: {e}")))??;
+        epochs = Some(listed);
         let now = now_micros();
         match until {
             Some(until) if until > now => {
