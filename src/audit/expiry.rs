@@ -17,21 +17,29 @@ const BATCH: i64 = 500;
 /// Records every consent that has expired and is not yet recorded as such (up to
 /// [`BATCH`] a run).
 pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
-    Ok(record(tx, None)?.len())
+    Ok(record(tx, None, None)?.len())
 }
 
 /// Records those of `consent_ids` that have expired and are not yet recorded as such, and
 /// returns them. The delivery worker calls this when it finds that a release's consent has
 /// lapsed: the expiry's record then comes before the cancellations it causes, with their
 /// count, as when the periodic job finds the consent first.
-pub fn record_expired_among(tx: &mut Tx<'_>, consent_ids: &[&str]) -> Result<Vec<String>, DbError> {
-    record(tx, Some(consent_ids))
+pub fn record_expired_among(
+    tx: &mut Tx<'_>,
+    consent_ids: &[&str],
+    epochs: &outbox::LiveEpochs,
+) -> Result<Vec<String>, DbError> {
+    record(tx, Some(consent_ids), Some(epochs))
 }
 
 /// For each expired consent not yet recorded (of `only`, if given): cancels its undelivered
 /// events, marks it in its history and writes `consent.expired` and the `delivery.cancelled`
-/// records. Returns the consents recorded.
-fn record(tx: &mut Tx<'_>, only: Option<&[&str]>) -> Result<Vec<String>, DbError> {
+/// records. Returns the consents recorded. `epochs` is read here if the caller has none.
+fn record(
+    tx: &mut Tx<'_>,
+    only: Option<&[&str]>,
+    epochs: Option<&outbox::LiveEpochs>,
+) -> Result<Vec<String>, DbError> {
     let now = now_micros();
     let recorded = consent_history::table
         .filter(consent_history::event.eq("expired"))
@@ -58,11 +66,18 @@ fn record(tx: &mut Tx<'_>, only: Option<&[&str]>) -> Result<Vec<String>, DbError
     if expired.is_empty() {
         return Ok(Vec::new());
     }
-    let epochs = outbox::LiveEpochs::read(tx.conn())?;
+    let read;
+    let epochs = match epochs {
+        Some(epochs) => epochs,
+        None => {
+            read = outbox::LiveEpochs::read(tx.conn())?;
+            &read
+        }
+    };
     for (id, user_id, recipient, bank, expires_at) in &expired {
         // A consent that has run out releases nothing new (expiry is read at each release),
         // and what was released under it and not yet delivered is not sent either.
-        let cancelled = outbox::cancel_undelivered(tx.conn(), &epochs, id, now)?;
+        let cancelled = outbox::cancel_undelivered(tx.conn(), epochs, id, now)?;
         diesel::insert_into(consent_history::table)
             .values((
                 consent_history::consent_id.eq(id),

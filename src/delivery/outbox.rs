@@ -154,6 +154,19 @@ pub struct Claimed {
     pub lease_until: i64,
 }
 
+impl Claimed {
+    /// Its event's row, if it is in `status` under this claim.
+    #[diesel::dsl::auto_type(no_type_alias)]
+    fn row<'a>(&'a self, status: &'a str) -> _ {
+        let event_id: &'a str = &self.event.event_id;
+        let token: &'a str = &self.token;
+        outbox_events::table
+            .filter(outbox_events::event_id.eq(event_id))
+            .filter(outbox_events::claim_token.eq(token))
+            .filter(outbox_events::status.eq(status))
+    }
+}
+
 /// Claims up to `limit` due events: `pending` ones whose `next_attempt_at` has come, and
 /// `sending` ones whose lease has expired.
 pub struct ClaimDue {
@@ -363,23 +376,19 @@ fn cancel_under_lapsed_consents(
         return Ok(());
     }
     let ids: Vec<&str> = lapsed.iter().map(|e| e.consent_id.as_str()).collect();
-    let recorded = crate::audit::record_expired_among(tx, &ids)?;
-    let mut epochs = None;
+    let epochs = LiveEpochs::read(tx.conn())?;
+    let recorded = crate::audit::record_expired_among(tx, &ids, &epochs)?;
     for event in lapsed {
         if recorded.contains(&event.consent_id) {
             continue;
         }
-        let epochs = match &epochs {
-            Some(epochs) => epochs,
-            None => epochs.insert(LiveEpochs::read(tx.conn())?),
-        };
         let parties = Parties {
             consent_id: &event.consent_id,
             user_id: &event.user_id,
             recipient_id: &event.recipient_id,
             bank_id: &event.bank_id,
         };
-        let cancelled = cancel_undelivered(tx.conn(), epochs, &event.consent_id, now)?;
+        let cancelled = cancel_undelivered(tx.conn(), &epochs, &event.consent_id, now)?;
         audit_cancelled(tx, &parties, cancelled, CancelReason::ConsentExpired)?;
     }
     Ok(())
@@ -392,18 +401,13 @@ fn cancel_under_lapsed_consents(
 /// (true: the caller brings its held-back `consent.revoked` notice forward). No attempt is
 /// audited: nothing was sent.
 fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<bool, DbError> {
-    let due_again = diesel::update(
-        outbox_events::table
-            .filter(outbox_events::event_id.eq(&claimed.event.event_id))
-            .filter(outbox_events::claim_token.eq(&claimed.token))
-            .filter(outbox_events::status.eq(SENDING)),
-    )
-    .set((
-        outbox_events::status.eq(PENDING),
-        outbox_events::claim_token.eq(None::<String>),
-        outbox_events::next_attempt_at.eq(now),
-    ))
-    .execute(conn)?;
+    let due_again = diesel::update(claimed.row(SENDING))
+        .set((
+            outbox_events::status.eq(PENDING),
+            outbox_events::claim_token.eq(None::<String>),
+            outbox_events::next_attempt_at.eq(now),
+        ))
+        .execute(conn)?;
     if due_again == 1 {
         return Ok(false);
     }
@@ -415,17 +419,12 @@ fn give_back(conn: &mut DbConnection, claimed: &Claimed, now: i64) -> Result<boo
 /// event is not cancelled under this claim. The caller brings the held-back
 /// `consent.revoked` notice forward ([`schedule_revoked_notice`]).
 fn release_cancelled(conn: &mut DbConnection, claimed: &Claimed) -> Result<bool, DbError> {
-    let released = diesel::update(
-        outbox_events::table
-            .filter(outbox_events::event_id.eq(&claimed.event.event_id))
-            .filter(outbox_events::claim_token.eq(&claimed.token))
-            .filter(outbox_events::status.eq(CANCELLED)),
-    )
-    .set((
-        outbox_events::claim_token.eq(None::<String>),
-        outbox_events::epoch.eq(None::<i64>),
-    ))
-    .execute(conn)?;
+    let released = diesel::update(claimed.row(CANCELLED))
+        .set((
+            outbox_events::claim_token.eq(None::<String>),
+            outbox_events::epoch.eq(None::<i64>),
+        ))
+        .execute(conn)?;
     Ok(released == 1)
 }
 
@@ -687,10 +686,7 @@ impl RecordAttempt {
         let event = &self.claimed.event;
         let attempt = event.attempts.saturating_add(1);
         let last = u32::try_from(attempt).is_ok_and(|n| n >= self.max_attempts);
-        let sending = outbox_events::table
-            .filter(outbox_events::event_id.eq(&event.event_id))
-            .filter(outbox_events::claim_token.eq(&self.claimed.token))
-            .filter(outbox_events::status.eq(SENDING));
+        let sending = self.claimed.row(SENDING);
         let conn = tx.conn();
         let (owned, recorded) = if self.result.is_delivered() {
             // Nothing of a delivered event is kept but its audit records (CONTRACT §5).
