@@ -23,6 +23,11 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// Back-off short enough for tests; `max_attempts` high enough not to dead-letter.
 const FAST_RETRIES: &str =
     "[delivery]\nmax_attempts = 1000\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n";
+/// Retries 2 s apart.
+const RETRIES_2S_APART: &str = "[delivery]\ninitial_backoff = \"2s\"\nmax_backoff = \"2s\"\n";
+/// After a failure, the next attempt a minute later: no worker looks at the event again
+/// during a test.
+const RETRY_A_MINUTE_LATER: &str = "[delivery]\ninitial_backoff = \"60s\"\nmax_backoff = \"60s\"\n";
 
 /// A request the receiver got.
 #[derive(Debug, Clone)]
@@ -490,19 +495,9 @@ async fn undelivered_events_are_delivered_after_a_restart() {
 async fn revocation_cancels_undelivered_events_and_sends_consent_revoked() {
     let receiver = Receiver::start();
     // Releases about u-1 fail; everything else is accepted.
-    receiver.answer_with(|body, _| {
-        if body["type"] == "transaction.released" && body["user_id"] == "u-1" {
-            (500, Duration::ZERO)
-        } else {
-            (204, Duration::ZERO)
-        }
-    });
+    answer_releases(&receiver, &["u-1"], 500, Duration::ZERO);
     // Retries 1-2 s apart, so no attempt is under way when the revocation commits.
-    let app = app_for(
-        &receiver,
-        "[delivery]\ninitial_backoff = \"2s\"\nmax_backoff = \"2s\"\n",
-    )
-    .await;
+    let app = app_for(&receiver, RETRIES_2S_APART).await;
     let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
     let mut cancelled = push(&app, "t-1", "u-1").await;
@@ -619,18 +614,8 @@ async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
     // in three different seconds must all be found, and a second holding only another
     // consent's event is searched without touching it.
     let receiver = Receiver::start();
-    receiver.answer_with(|body, _| {
-        if body["type"] == "transaction.released" && body["user_id"] != "u-2" {
-            (500, Duration::ZERO)
-        } else {
-            (204, Duration::ZERO)
-        }
-    });
-    let app = app_for(
-        &receiver,
-        "[delivery]\ninitial_backoff = \"60s\"\nmax_backoff = \"60s\"\n",
-    )
-    .await;
+    answer_releases(&receiver, &["u-1", "u-3"], 500, Duration::ZERO);
+    let app = app_for(&receiver, RETRY_A_MINUTE_LATER).await;
     let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
     app.grant_amount_for_fraud_alert("u-3").await;
@@ -692,13 +677,7 @@ async fn a_revocation_cancels_undelivered_events_made_in_different_seconds() {
 async fn a_revocation_during_an_attempt_answers_after_that_attempt_ended() {
     let receiver = Receiver::start();
     // The release is answered slowly; the notice at once.
-    receiver.answer_with(|body, _| {
-        if body["type"] == "transaction.released" {
-            (204, Duration::from_millis(1500))
-        } else {
-            (204, Duration::ZERO)
-        }
-    });
+    answer_releases(&receiver, &[], 204, Duration::from_millis(1500));
     let app = app_for(&receiver, "").await;
     let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
@@ -734,13 +713,7 @@ async fn events_claimed_ahead_and_not_yet_sent_are_not_sent_after_a_revocation()
     releases_delivered(&app, 40).await;
 
     // Now every release is answered slowly: CONCURRENCY are in flight, the rest wait claimed.
-    receiver.answer_with(|body, _| {
-        if body["type"] == "transaction.released" {
-            (204, Duration::from_millis(1500))
-        } else {
-            (204, Duration::ZERO)
-        }
-    });
+    answer_releases(&receiver, &[], 204, Duration::from_millis(1500));
     let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
     push_many(&app, "t", "u-1", 200).await;
@@ -967,6 +940,24 @@ async fn cancelled_for_expiry(app: &TestApp, event_id: &str) {
     );
 }
 
+/// Makes `receiver` answer the release events about `users` (about anyone when empty) with
+/// `status` after `delay`, and everything else 204 at once.
+fn answer_releases(
+    receiver: &Receiver,
+    users: &'static [&'static str],
+    status: u16,
+    delay: Duration,
+) {
+    receiver.answer_with(move |body, _| {
+        let about = |user: &&str| body["user_id"] == *user;
+        if body["type"] == "transaction.released" && (users.is_empty() || users.iter().any(about)) {
+            (status, delay)
+        } else {
+            (204, Duration::ZERO)
+        }
+    });
+}
+
 /// Makes `receiver` answer 500 until the returned switch is set, and 204 from then on.
 fn failing_until_accepting(receiver: &Receiver) -> Arc<AtomicBool> {
     let accepting = Arc::new(AtomicBool::new(false));
@@ -1032,11 +1023,7 @@ async fn the_expiry_job_cancels_the_undelivered_events_of_an_expired_consent() {
     let receiver = Receiver::start();
     receiver.answer_with(|_, _| (500, Duration::ZERO));
     // After its first failure the event waits a minute: no worker looks at it again.
-    let app = app_for(
-        &receiver,
-        "[delivery]\ninitial_backoff = \"60s\"\nmax_backoff = \"60s\"\n",
-    )
-    .await;
+    let app = app_for(&receiver, RETRY_A_MINUTE_LATER).await;
     let consent = app.grant_amount_for_fraud_alert("u-1").await;
     let consent_id = consent["id"].as_str().unwrap();
     let event_id = &push(&app, "t-1", "u-1").await[0];
