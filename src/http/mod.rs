@@ -76,12 +76,12 @@ pub fn bank_server(
             .wrap(from_fn(metrics::record_bank))
             .service(
                 web::resource("/v1/transactions")
-                    .route(web::post().to(crate::ingest::post_transactions))
+                    .route(web::post().to(crate::ingest::post::<crate::domain::Transaction>))
                     .default_service(only("POST")),
             )
             .service(
                 web::resource("/v1/balances")
-                    .route(web::post().to(crate::ingest::post_balances))
+                    .route(web::post().to(crate::ingest::post::<crate::domain::Balance>))
                     .default_service(only("POST")),
             )
             .default_service(web::to(not_found))

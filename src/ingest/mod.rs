@@ -11,5 +11,5 @@ mod routes;
 mod store;
 
 pub use release::{DecisionStats, Releasable, Release};
-pub use routes::{post_balances, post_transactions};
+pub use routes::{Pushed, post};
 pub use store::{ItemStatus, StoreBalances, StoreOutcome, StoreTransactions};

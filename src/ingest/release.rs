@@ -520,11 +520,12 @@ mod tests {
     async fn store(fixture: &Fixture, items: Vec<Transaction>, plan: Plan) -> Vec<Vec<Release>> {
         let outcome = fixture
             .writer
-            .submit(StoreTransactions {
-                bank: BankId::parse("bank-a").unwrap(),
+            .submit(StoreTransactions::new(
+                BankId::parse("bank-a").unwrap(),
                 items,
-                plan: Some(plan),
-            })
+                Some(plan),
+                fixture.writer.content_hash_key(),
+            ))
             .await
             .unwrap();
         match outcome {

@@ -1,68 +1,98 @@
 //! The two ingest handlers.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::idempotency::ItemStatus;
-use super::release::{Plan, Releasable, Release, plan_batch};
+use super::release::{Releasable, Release, plan_batch};
 use super::response::{BatchResponse, batch_error, conflict};
-use super::store::{StoreBalances, StoreOutcome, StoreTransactions};
+use super::store::{Ingested, Store, StoreOutcome};
 use crate::db::Database;
 use crate::delivery::backlog::Backlog;
-use crate::domain::{BankId, parse_balance_batch, parse_transaction_batch};
+use crate::domain::{
+    Balance, BankId, BatchError, Transaction, parse_balance_batch, parse_transaction_batch,
+};
 use crate::http::{ApiError, AuthenticatedBank, JsonBody, Metrics};
 use crate::policy::PolicyEngine;
 use crate::writer::Writer;
 
-#[derive(Serialize)]
-struct TransactionKey {
-    txn_id: String,
+/// A record kind banks push: how its batch is parsed, what names it in answers, and what
+/// it counts in the metrics. One handler serves both kinds through it.
+pub trait Pushed: Ingested + Sized {
+    /// The batch's array member, `transactions` or `balances`.
+    const MEMBER: &'static str;
+    /// The member a conflict problem names as the re-used key.
+    const KEY_MEMBER: &'static str;
+    /// The members that identify an item in the `202` body.
+    type AnswerKey: Serialize;
+    /// Parses and validates a batch body.
+    fn parse(body: &serde_json::Value) -> Result<Vec<Self>, BatchError>;
+    /// This item's key members as the answer shows them.
+    fn answer_key(&self) -> Self::AnswerKey;
+    /// The counter of stored items of this kind.
+    fn ingested(metrics: &Metrics) -> &AtomicU64;
 }
 
 #[derive(Serialize)]
-struct BalanceKey {
+pub struct TransactionKey {
+    txn_id: String,
+}
+
+impl Pushed for Transaction {
+    const MEMBER: &'static str = "transactions";
+    const KEY_MEMBER: &'static str = "txn_id";
+    type AnswerKey = TransactionKey;
+
+    fn parse(body: &serde_json::Value) -> Result<Vec<Self>, BatchError> {
+        parse_transaction_batch(body)
+    }
+
+    fn answer_key(&self) -> TransactionKey {
+        TransactionKey {
+            txn_id: self.txn_id.as_str().to_string(),
+        }
+    }
+
+    fn ingested(metrics: &Metrics) -> &AtomicU64 {
+        &metrics.transactions_ingested
+    }
+}
+
+#[derive(Serialize)]
+pub struct BalanceKey {
     account_ref: String,
     as_of: String,
 }
 
-/// `POST /v1/transactions`.
-pub async fn post_transactions(
-    bank: AuthenticatedBank,
-    body: JsonBody,
-    writer: web::Data<Writer>,
-    database: web::Data<Database>,
-    policy: web::Data<PolicyEngine>,
-    metrics: web::Data<Metrics>,
-    backlog: web::Data<Backlog>,
-) -> Result<HttpResponse, ApiError> {
-    refuse_when_backlog_full(&backlog)?;
-    let items = parse_transaction_batch(&body.0).map_err(|e| {
-        metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
-        batch_error(e, "transactions")
-    })?;
-    let keys: Vec<TransactionKey> = items
-        .iter()
-        .map(|t| TransactionKey {
-            txn_id: t.txn_id.as_str().to_string(),
-        })
-        .collect();
-    let (items, plan) = plan(database, policy, &bank.id, items).await?;
-    let outcome = writer
-        .submit(StoreTransactions {
-            bank: bank.id,
-            items,
-            plan,
-        })
-        .await?;
-    let statuses = stored_or_conflict(outcome, &metrics, "transactions", "txn_id")?;
-    count(&metrics.transactions_ingested, &metrics, &statuses);
-    Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, statuses)))
+impl Pushed for Balance {
+    const MEMBER: &'static str = "balances";
+    const KEY_MEMBER: &'static str = "account_ref";
+    type AnswerKey = BalanceKey;
+
+    fn parse(body: &serde_json::Value) -> Result<Vec<Self>, BatchError> {
+        parse_balance_batch(body)
+    }
+
+    fn answer_key(&self) -> BalanceKey {
+        BalanceKey {
+            account_ref: self.account_ref.as_str().to_string(),
+            as_of: self
+                .as_of
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        }
+    }
+
+    fn ingested(metrics: &Metrics) -> &AtomicU64 {
+        &metrics.balances_ingested
+    }
 }
 
-/// `POST /v1/balances`.
-pub async fn post_balances(
+/// `POST /v1/transactions` (`R` = [`Transaction`]) and `POST /v1/balances` (`R` =
+/// [`Balance`]): refuses when the backlog is full, parses, plans, stores through the
+/// writer, answers.
+pub async fn post<R: Pushed + Releasable>(
     bank: AuthenticatedBank,
     body: JsonBody,
     writer: web::Data<Writer>,
@@ -72,27 +102,15 @@ pub async fn post_balances(
     backlog: web::Data<Backlog>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_when_backlog_full(&backlog)?;
-    let items = parse_balance_batch(&body.0).map_err(|e| {
+    let items = R::parse(&body.0).map_err(|e| {
         metrics.batches_rejected.fetch_add(1, Ordering::Relaxed);
-        batch_error(e, "balances")
+        batch_error(e, R::MEMBER)
     })?;
-    let keys: Vec<BalanceKey> = items
-        .iter()
-        .map(|b| BalanceKey {
-            account_ref: b.account_ref.as_str().to_string(),
-            as_of: b.as_of.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        })
-        .collect();
-    let (items, plan) = plan(database, policy, &bank.id, items).await?;
-    let outcome = writer
-        .submit(StoreBalances {
-            bank: bank.id,
-            items,
-            plan,
-        })
-        .await?;
-    let statuses = stored_or_conflict(outcome, &metrics, "balances", "account_ref")?;
-    count(&metrics.balances_ingested, &metrics, &statuses);
+    let keys: Vec<R::AnswerKey> = items.iter().map(R::answer_key).collect();
+    let job = plan(database, policy, writer.content_hash_key(), bank.id, items).await?;
+    let outcome = writer.submit(job).await?;
+    let statuses = stored_or_conflict(outcome, &metrics, R::MEMBER, R::KEY_MEMBER)?;
+    count(R::ingested(&metrics), &metrics, &statuses);
     Ok(HttpResponse::Accepted().json(BatchResponse::new(keys, statuses)))
 }
 
@@ -123,11 +141,7 @@ fn stored_or_conflict(
     }
 }
 
-fn count(
-    ingested: &std::sync::atomic::AtomicU64,
-    metrics: &Metrics,
-    statuses: &[(ItemStatus, Vec<Release>)],
-) {
+fn count(ingested: &AtomicU64, metrics: &Metrics, statuses: &[(ItemStatus, Vec<Release>)]) {
     let accepted = statuses
         .iter()
         .filter(|(s, _)| *s == ItemStatus::Accepted)
@@ -138,27 +152,27 @@ fn count(
         .fetch_add(statuses.len() as u64 - accepted, Ordering::Relaxed);
 }
 
-/// Plans `items` on the blocking pool (see `release.rs`). No plan when the consents cannot
-/// be read (no pooled connection, a read error): a plan only saves the writer work, so the
-/// writer then decides alone, and fails closed if it cannot read them either.
-async fn plan<R: Releasable + Send + 'static>(
+/// Plans `items` on the blocking pool (see `release.rs`) and hashes their content there,
+/// so the writer gets a job with both done. No plan when the consents cannot be read (no
+/// pooled connection, a read error): a plan only saves the writer work, so the writer then
+/// decides alone, and fails closed if it cannot read them either.
+async fn plan<R: Pushed + Releasable>(
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
-    bank: &BankId,
+    content_hash_key: &[u8; 32],
+    bank: BankId,
     items: Vec<R>,
-) -> Result<(Vec<R>, Option<Plan>), ApiError> {
-    let bank = bank.as_str().to_string();
-    let (items, plan) = web::block(move || {
+) -> Result<Store<R>, ApiError> {
+    let key = *content_hash_key;
+    Ok(web::block(move || {
         let plan = database
             .get()
-            .and_then(|mut conn| plan_batch(&mut conn, &policy, &bank, &items));
-        (items, plan)
+            .and_then(|mut conn| plan_batch(&mut conn, &policy, bank.as_str(), &items))
+            .inspect_err(|err| {
+                tracing::warn!(error = %err, "cannot plan a batch before the writer; it decides alone");
+            })
+            .ok();
+        Store::new(bank, items, plan, &key)
     })
-    .await?;
-    let plan = plan
-        .inspect_err(|err| {
-            tracing::warn!(error = %err, "cannot plan a batch before the writer; it decides alone");
-        })
-        .ok();
-    Ok((items, plan))
+    .await?)
 }

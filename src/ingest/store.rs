@@ -30,19 +30,44 @@ pub type StoreTransactions = Store<Transaction>;
 pub type StoreBalances = Store<Balance>;
 
 /// Stores a batch of records of one kind pushed by `bank`.
-pub struct Store<R> {
+pub struct Store<R: Ingested> {
     /// The authenticated bank (never taken from the body).
-    pub bank: BankId,
+    bank: BankId,
     /// The parsed batch.
-    pub items: Vec<R>,
+    items: Vec<R>,
+    /// Each item's idempotency key and keyed content hash. They need no database, so they
+    /// are computed before the job reaches the writer, the gateway's one serial step.
+    keyed: Vec<(R::Key, Vec<u8>)>,
     /// Its decisions, made before it reached the writer (checked there, or made again).
-    pub plan: Option<Plan>,
+    plan: Option<Plan>,
+}
+
+impl<R: Ingested> Store<R> {
+    /// The job that stores `items` for `bank`, hashing their content with
+    /// `content_hash_key` (the writer's, [`crate::writer::Writer::content_hash_key`]).
+    pub fn new(
+        bank: BankId,
+        items: Vec<R>,
+        plan: Option<Plan>,
+        content_hash_key: &[u8; 32],
+    ) -> Self {
+        let keyed = items
+            .iter()
+            .map(|item| (item.key(), content_hash(content_hash_key, &item.content())))
+            .collect();
+        Self {
+            bank,
+            items,
+            keyed,
+            plan,
+        }
+    }
 }
 
 /// A record kind ingest stores: its idempotency key and where the keys are kept.
 pub trait Ingested: Releasable + Send + 'static {
     /// What identifies a record within its bank.
-    type Key: Eq + Hash;
+    type Key: Eq + Hash + Send;
     /// This record's key.
     fn key(&self) -> Self::Key;
     /// The canonical content the idempotency hash covers.
@@ -69,15 +94,10 @@ impl<R: Ingested> WriteJob for Store<R> {
     }
 
     fn apply(&mut self, tx: &mut Tx<'_>) -> Result<StoreOutcome, DbError> {
-        let key = &tx.context.content_hash_key;
         let bank = self.bank.as_str();
-        let keyed: Vec<(R::Key, Vec<u8>)> = self
-            .items
-            .iter()
-            .map(|item| (item.key(), content_hash(key, &item.content())))
-            .collect();
-        let stored = R::stored(tx.conn(), bank, &keyed)?;
-        let statuses = match classify(&keyed, &stored) {
+        let keyed = &self.keyed;
+        let stored = R::stored(tx.conn(), bank, keyed)?;
+        let statuses = match classify(keyed, &stored) {
             Ok(statuses) => statuses,
             Err(conflicts) => return Ok(StoreOutcome::Conflict(conflicts)),
         };

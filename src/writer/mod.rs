@@ -49,6 +49,7 @@ pub enum WriteError {
 pub struct Writer {
     queue: mpsc::Sender<Box<dyn Pending>>,
     healthy: Arc<AtomicBool>,
+    content_hash_key: [u8; 32],
 }
 
 impl Writer {
@@ -59,6 +60,7 @@ impl Writer {
         let analyzer = database.start_analyzer()?;
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let healthy = Arc::new(AtomicBool::new(true));
+        let content_hash_key = context.content_hash_key;
         let state = Connection {
             database: database.clone(),
             conn: Some(conn),
@@ -75,7 +77,11 @@ impl Writer {
                 run(state, jobs, context, upkeep);
             })
             .map_err(DbError::Thread)?;
-        Ok(Self { queue, healthy })
+        Ok(Self {
+            queue,
+            healthy,
+            content_hash_key,
+        })
     }
 
     /// Queues `job` and waits until it is committed (or failed). The outcome is returned
@@ -87,6 +93,12 @@ impl Writer {
             .await
             .map_err(|_| WriteError::Stopped)?;
         answer.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// The key of the idempotency content hashes this writer's database keeps: jobs hash
+    /// their items with it before they are submitted, off the writer thread.
+    pub fn content_hash_key(&self) -> &[u8; 32] {
+        &self.content_hash_key
     }
 
     /// Whether the writer runs and its last transaction could reach the database.
