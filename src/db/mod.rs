@@ -263,6 +263,12 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
+    /// A pooled connection if one is idle now; never waits (for callers that must not
+    /// block, such as an HTTP worker's event loop).
+    pub fn try_get(&self) -> Option<PooledConnection<connection::Manager>> {
+        self.pool.try_get()
+    }
+
     /// A new connection owned by the caller.
     pub fn connect(&self) -> Result<DbConnection, DbError> {
         self.target.connect()

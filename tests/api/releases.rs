@@ -292,3 +292,37 @@ async fn once_a_revocation_has_returned_no_ingest_commits_a_release_under_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_large_batch_planned_off_the_http_worker_is_decided_as_single_pushes_are() {
+    // Batches of up to 8 items are planned on the HTTP worker, larger ones on the blocking
+    // pool: both must come to the same decisions, and neither may release for a user
+    // without a consent.
+    let app = spawn_app().await;
+    app.grant(
+        "u-1",
+        "bank-a",
+        &["fraud_alert", "customer_service"],
+        &ALL_FIELDS,
+    )
+    .await;
+    let single = by_purpose(&push_one(&app, &app.pki.bank_a, transaction("t-0", "u-1")).await);
+    assert_eq!(single.len(), 2);
+    let batch: Vec<Value> = (1..=12)
+        .map(|n| transaction(&format!("t-{n}"), if n % 3 == 0 { "u-2" } else { "u-1" }))
+        .collect();
+    let response = app
+        .push_transactions(&app.pki.bank_a, &json!({"transactions": batch}))
+        .await;
+    assert_eq!(response.status().as_u16(), 202);
+    let body: Value = response.json().await.unwrap();
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 12);
+    for (n, result) in (1..=12).zip(results) {
+        if n % 3 == 0 {
+            assert_eq!(result["releases"], json!([]), "item {n} is of u-2");
+        } else {
+            assert_eq!(by_purpose(result), single, "item {n}");
+        }
+    }
+}
