@@ -306,9 +306,9 @@ pub async fn verify(
     database: web::Data<Database>,
     signer: web::Data<CheckpointSigner>,
 ) -> Result<HttpResponse, ApiError> {
-    let verifier = signer.verifier();
+    let verifiers = signer.verifiers();
     let report = read(database, move |conn| {
-        super::verify_online(conn, &verifier, &mut |_, _| {})
+        super::verify_online(conn, &verifiers, &mut |_, _| {})
     })
     .await?;
     Ok(HttpResponse::Ok().json(report))

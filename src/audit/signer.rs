@@ -18,8 +18,8 @@ pub const MAX_CHECKPOINT_AGE: Duration = Duration::from_secs(60);
 /// Why the audit key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
-    /// The key file could not be read.
-    #[error("cannot read the audit signing key `{path}`: {message}")]
+    /// A key file could not be read.
+    #[error("cannot read the audit key `{path}`: {message}")]
     Key {
         /// The file.
         path: std::path::PathBuf,
@@ -36,6 +36,21 @@ pub struct CheckpointSigner {
     note: NoteSigner,
     origin: String,
     every: u64,
+    /// Verifiers of the keys that signed before this one, oldest first.
+    retired: Vec<NoteVerifier>,
+}
+
+/// The verifier of a retired key's public key file, under the log's origin.
+fn retired_verifier(path: &std::path::Path, origin: &str) -> Result<NoteVerifier, SignerError> {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
+    let failed = |message: String| SignerError::Key {
+        path: path.to_path_buf(),
+        message,
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem.trim())
+        .map_err(|e| failed(format!("not an Ed25519 public key (SPKI PEM): {e}")))?;
+    NoteVerifier::new(origin, key).map_err(|e| SignerError::Origin(e.to_string()))
 }
 
 impl CheckpointSigner {
@@ -49,7 +64,13 @@ impl CheckpointSigner {
             path: config.signing_key.clone(),
             message: e.to_string(),
         })?;
-        Self::new(&config.origin, key.signing_key(), config.checkpoint_every)
+        let mut signer = Self::new(&config.origin, key.signing_key(), config.checkpoint_every)?;
+        signer.retired = config
+            .retired_public_keys
+            .iter()
+            .map(|path| retired_verifier(path, &config.origin))
+            .collect::<Result<_, _>>()?;
+        Ok(signer)
     }
 
     /// From a key in memory.
@@ -63,7 +84,22 @@ impl CheckpointSigner {
             note,
             origin: origin.to_string(),
             every: every.max(1),
+            retired: Vec::new(),
         })
+    }
+
+    /// With `retired` (oldest first) as the keys that signed before this one.
+    pub fn with_retired(mut self, retired: Vec<NoteVerifier>) -> Self {
+        self.retired = retired;
+        self
+    }
+
+    /// Every key that signed this log, in the order they were used: the retired ones
+    /// (`audit.retired_public_keys`), then this one. What online verification checks with.
+    pub fn verifiers(&self) -> Vec<NoteVerifier> {
+        let mut all = self.retired.clone();
+        all.push(self.verifier());
+        all
     }
 
     /// The verifier of this key (for `GET /v1/audit/public-key` and verification).

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::bundle::{self, BundleRow, StoredBundle};
 use super::primitives::{
-    CompactRange, EMPTY_ROOT, Hash, NoteError, NoteVerifier, canonicalize, leaf_hash,
+    Checkpoint, CompactRange, EMPTY_ROOT, Hash, NoteError, NoteVerifier, canonicalize, leaf_hash,
 };
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH, decode, load_tile, tile_slot};
 use crate::db::schema::{audit_checkpoints, audit_tiles, audit_tree_head};
@@ -155,8 +155,12 @@ pub fn checkpoint_origin(note: &str) -> Option<&str> {
 /// Verifies the log in the database: dense indexes `0..size`, every record canonical and
 /// carrying its own index, its filter columns equal to its members, its leaf hash equal to
 /// the stored hash tile, every stored higher tile hash equal to the recomputed subtree,
-/// every signed checkpoint's signature (by `verifier`) and root, and the tree head's size
-/// and root.
+/// every signed checkpoint's signature and root, and the tree head's size and root.
+///
+/// `verifiers` are the keys that signed the log in the order they were used, the current one
+/// last ([`super::CheckpointSigner::verifiers`]). Each checkpoint must be signed by the key
+/// of the checkpoint before it or by a later one: a retired key never signs after its
+/// successor has.
 ///
 /// Runs in one read-only transaction (REPEATABLE READ on PostgreSQL; SQLite's WAL gives a
 /// snapshot), so a gateway appending meanwhile is neither seen half-way nor blocked. Do not
@@ -164,14 +168,14 @@ pub fn checkpoint_origin(note: &str) -> Option<&str> {
 /// [`VERIFY_BUNDLES`] bundles.
 pub fn verify_online(
     conn: &mut DbConnection,
-    verifier: &NoteVerifier,
+    verifiers: &[NoteVerifier],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, DbError> {
     conn.transaction(|conn| {
         if let DbConnection::Pg(pg) = conn {
             pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         }
-        OnlineWalk::new(verifier).run(conn, progress)
+        OnlineWalk::new(verifiers).run(conn, progress)
     })
 }
 
@@ -292,7 +296,10 @@ impl UserIndex {
 
 /// The state of an online verification.
 struct OnlineWalk<'v> {
-    verifier: &'v NoteVerifier,
+    /// The keys in the order they signed, the current one last.
+    verifiers: &'v [NoteVerifier],
+    /// Position in `verifiers` of the key of the last checkpoint that verified.
+    signed_with: usize,
     range: CompactRange,
     checkpoints_verified: u64,
     /// Size of the last checkpoint that verified: records below it are proven.
@@ -304,9 +311,10 @@ struct OnlineWalk<'v> {
 }
 
 impl<'v> OnlineWalk<'v> {
-    fn new(verifier: &'v NoteVerifier) -> Self {
+    fn new(verifiers: &'v [NoteVerifier]) -> Self {
         Self {
-            verifier,
+            verifiers,
+            signed_with: 0,
             range: CompactRange::new(),
             checkpoints_verified: 0,
             proven: 0,
@@ -558,16 +566,19 @@ impl<'v> OnlineWalk<'v> {
     fn check_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), Bad> {
         let size = checkpoint.size;
         let bad = |problem: String| Bad::at(self.proven, problem);
-        let opened = self.verifier.open(&checkpoint.note).map_err(|e| {
+        let Some(current) = self.verifiers.last() else {
+            return Err(bad("no audit key to verify checkpoints with".to_string()));
+        };
+        let (signed_with, opened) = self.open(&checkpoint.note).map_err(|problem| {
             bad(format!(
-                "the checkpoint at size {size} does not verify: {e}"
+                "the checkpoint at size {size} does not verify: {problem}"
             ))
         })?;
-        if opened.origin() != self.verifier.name() {
+        if opened.origin() != current.name() {
             return Err(bad(format!(
                 "the checkpoint at size {size} is for the log `{}`, not `{}`",
                 opened.origin(),
-                self.verifier.name()
+                current.name()
             )));
         }
         if opened.size() != size || opened.root().as_slice() != checkpoint.root.as_slice() {
@@ -584,7 +595,29 @@ impl<'v> OnlineWalk<'v> {
         }
         self.checkpoints_verified += 1;
         self.proven = size;
+        self.signed_with = signed_with;
         Ok(())
+    }
+
+    /// Opens `note` with the key of the last checkpoint or a later one: the key's position
+    /// and the checkpoint. Otherwise why not: that a retired key signed it after its
+    /// successor had, or the current key's reason.
+    fn open(&self, note: &str) -> Result<(usize, Checkpoint), String> {
+        let mut last_error = None;
+        for (position, verifier) in self.verifiers.iter().enumerate().skip(self.signed_with) {
+            match verifier.open(note) {
+                Ok(opened) => return Ok((position, opened)),
+                Err(e) => last_error = Some(e.to_string()),
+            }
+        }
+        let earlier = self.verifiers.iter().take(self.signed_with);
+        if let Some(retired) = earlier.into_iter().find(|v| v.open(note).is_ok()) {
+            return Err(format!(
+                "it is signed by the retired key {:08x} after a checkpoint signed by a later key",
+                retired.key_id()
+            ));
+        }
+        Err(last_error.unwrap_or_else(|| "no audit key to verify it with".to_string()))
     }
 }
 
@@ -890,7 +923,7 @@ mod tests {
     }
 
     fn verify_stored(conn: &mut DbConnection) -> VerifyReport {
-        verify_online(conn, &signer().verifier(), &mut |_, _| {}).unwrap()
+        verify_online(conn, &[signer().verifier()], &mut |_, _| {}).unwrap()
     }
 
     #[test]
@@ -1011,5 +1044,109 @@ mod tests {
         let report = verify_stored(&mut conn);
         assert!(!report.ok);
         assert_eq!(report.first_bad_index, Some(50), "{report:?}");
+    }
+
+    fn verifier_of(seed: u8) -> NoteVerifier {
+        NoteSigner::new(
+            "consentgate/unit",
+            ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
+        )
+        .unwrap()
+        .verifier()
+    }
+
+    /// Appends records `from..to` to the log of `conn` in transactions of 50, each ending
+    /// with a checkpoint signed by the key of `seed` ([`stored_log`] signs with seed 7).
+    fn append_signed(conn: &mut DbConnection, from: u64, to: u64, seed: u8) {
+        use crate::audit::{Appender, AuditRecord, CheckpointSigner, Kind};
+        let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let signer = CheckpointSigner::new("consentgate/unit", key, 50).unwrap();
+        for start in (from..to).step_by(50) {
+            conn.transaction(|conn| {
+                let mut appender = Appender::default();
+                for n in start..(start + 50).min(to) {
+                    let record = AuditRecord::new(Kind::Ingest, "bank:bank-a")
+                        .bank("bank-a")
+                        .detail(serde_json::json!({"n": n}));
+                    appender.append(conn, record)?;
+                }
+                appender.finish(conn, &signer).map(|_| ())
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn checkpoints_signed_before_a_key_rotation_verify_once_the_retired_key_is_listed() {
+        let (_dir, mut conn) = stored_log(200, 50);
+        append_signed(&mut conn, 200, 400, 9);
+        let checkpoints: i64 = audit_checkpoints::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let (old, new) = (verifier_of(7), verifier_of(9));
+
+        let report = verify_online(&mut conn, &[old, new.clone()], &mut |_, _| {}).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.size, 400);
+        assert_eq!(report.checkpoints_verified, checkpoints as u64);
+
+        let report = verify_online(&mut conn, &[new], &mut |_, _| {}).unwrap();
+        assert_eq!(report.first_bad_index, Some(0), "{report:?}");
+        assert!(report.problem.unwrap().contains("does not verify"));
+    }
+
+    #[test]
+    fn a_checkpoint_a_retired_key_signed_after_its_successor_is_found() {
+        // Key 7 until 100, then key 9, then key 7 again (someone holding the retired key).
+        let (_dir, mut conn) = stored_log(100, 50);
+        append_signed(&mut conn, 100, 200, 9);
+        append_signed(&mut conn, 200, 300, 7);
+        let report =
+            verify_online(&mut conn, &[verifier_of(7), verifier_of(9)], &mut |_, _| {}).unwrap();
+        assert_eq!(report.first_bad_index, Some(200), "{report:?}");
+        let problem = report.problem.unwrap();
+        assert!(problem.contains("retired key"), "{problem}");
+        assert!(
+            problem.contains(&format!("{:08x}", verifier_of(7).key_id())),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn the_signer_lists_the_retired_keys_of_its_configuration_oldest_first() {
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pem = |seed: u8| {
+            ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+                .unwrap()
+        };
+        std::fs::write(dir.path().join("2024.pub"), pem(5)).unwrap();
+        std::fs::write(dir.path().join("2025.pub"), pem(7)).unwrap();
+        let current = crate::pki::Ed25519Key::generate();
+        std::fs::write(
+            dir.path().join("audit.key"),
+            current.to_pkcs8_pem().unwrap(),
+        )
+        .unwrap();
+        let mut config = crate::config::AuditConfig {
+            signing_key: dir.path().join("audit.key"),
+            origin: "consentgate/unit".to_string(),
+            checkpoint_every: 50,
+            retired_public_keys: vec![dir.path().join("2024.pub"), dir.path().join("2025.pub")],
+        };
+        let signer = crate::audit::CheckpointSigner::load(&config).unwrap();
+        assert_eq!(
+            signer.verifiers(),
+            vec![verifier_of(5), verifier_of(7), signer.verifier()]
+        );
+        assert_eq!(signer.verifier().verifying_key(), &current.verifying_key());
+
+        std::fs::write(dir.path().join("bad.pub"), "not a key").unwrap();
+        config.retired_public_keys.push(dir.path().join("bad.pub"));
+        let err = crate::audit::CheckpointSigner::load(&config).err().unwrap();
+        assert!(err.to_string().contains("bad.pub"), "{err}");
     }
 }

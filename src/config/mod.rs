@@ -145,6 +145,7 @@ impl Config {
             resolve(p);
         }
         resolve(&mut self.audit.signing_key);
+        self.audit.retired_public_keys.iter_mut().for_each(resolve);
         if let Some(p) = self.policies.dir.as_mut() {
             resolve(p);
         }

@@ -131,6 +131,12 @@ pub struct AuditConfig {
     /// Records between signed checkpoints.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// Public keys (SPKI PEM) of the audit keys that signed this log before the current
+    /// one, oldest first. Online verification accepts a checkpoint one of them signed,
+    /// unless a checkpoint before it was signed by a later key (`operations.md`,
+    /// "Rotating the audit key").
+    #[serde(default)]
+    pub retired_public_keys: Vec<PathBuf>,
 }
 
 fn default_checkpoint_every() -> u64 {

@@ -44,6 +44,29 @@ fn relative_paths_are_resolved_against_the_config_folder() {
 }
 
 #[test]
+fn retired_audit_keys_default_to_none_and_resolve_against_the_config_folder() {
+    assert!(
+        parse(MINIMAL, &[])
+            .unwrap()
+            .audit
+            .retired_public_keys
+            .is_empty()
+    );
+    let text = MINIMAL.replace(
+        "origin = \"consentgate/test\"",
+        "origin = \"consentgate/test\"\nretired_public_keys = [\"pki/audit-2025.pub\", \"/keys/audit-2026.pub\"]",
+    );
+    let config = parse(&text, &[]).unwrap();
+    assert_eq!(
+        config.audit.retired_public_keys,
+        [
+            Path::new("/etc/cg/pki/audit-2025.pub"),
+            Path::new("/keys/audit-2026.pub")
+        ]
+    );
+}
+
+#[test]
 fn an_unknown_key_is_named_with_its_section() {
     let text = MINIMAL.replace("[tls]", "[tls]\nclient_cert = \"x\"");
     let err = parse(&text, &[]).unwrap_err();

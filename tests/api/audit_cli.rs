@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::helpers::{
-    ALL_FIELDS, Served, TestDatabase, consentgate, transaction, write_fresh_config,
+    ALL_FIELDS, Served, TestDatabase, TestPki, consentgate, transaction, write_fresh_config,
 };
 use crate::stored_log::{edit_record, nth_of_kind, rewrite_records, stored_records};
 
@@ -27,8 +27,39 @@ const ORIGIN: &str = "consentgate/test";
 /// A log written by a real gateway, which has been stopped: nothing changes it but the test.
 struct Log {
     dir: tempfile::TempDir,
+    pki: TestPki,
     config: PathBuf,
     database: TestDatabase,
+}
+
+/// `consentgate serve --config` with a checkpoint every 5 records.
+fn serve(config: &Path) -> Served {
+    let mut command = consentgate();
+    command
+        .env("CONSENTGATE__AUDIT__CHECKPOINT_EVERY", "5")
+        .args(["serve", "--config"])
+        .arg(config);
+    Served::start(command)
+}
+
+/// Pushes batch `batch`: three transactions of u-1 and three of u-2, as bank-a.
+async fn push(pki: &TestPki, server: &Served, batch: u32) {
+    let items: Vec<Value> = (0..3)
+        .flat_map(|i| {
+            [
+                transaction(&format!("t-{batch}-{i}-a"), "u-1"),
+                transaction(&format!("t-{batch}-{i}-b"), "u-2"),
+            ]
+        })
+        .collect();
+    let response = pki
+        .client(Some(&pki.bank_a))
+        .post(format!("{}/v1/transactions", server.bank_url))
+        .json(&json!({"transactions": items}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
 }
 
 impl Log {
@@ -38,12 +69,7 @@ impl Log {
         let dir = tempfile::tempdir().unwrap();
         let database = TestDatabase::create(dir.path());
         let (pki, config) = write_fresh_config(dir.path(), &database.url(), "");
-        let mut command = consentgate();
-        command
-            .env("CONSENTGATE__AUDIT__CHECKPOINT_EVERY", "5")
-            .args(["serve", "--config"])
-            .arg(&config);
-        let server = Served::start(command);
+        let server = serve(&config);
         let api = pki.client(None);
         let token = |sub: &str| mint(&config, sub, "consents");
         let grant = |sub: &'static str, purposes: &'static [&'static str]| {
@@ -64,30 +90,8 @@ impl Log {
         };
         let first = grant("u-1", &["fraud_alert", "customer_service"]).await;
         grant("u-2", &["finance_tracking"]).await;
-        let bank = pki.client(Some(&pki.bank_a));
-        let push = |batch: u32| {
-            let bank = bank.clone();
-            let url = format!("{}/v1/transactions", server.bank_url);
-            async move {
-                let items: Vec<Value> = (0..3)
-                    .flat_map(|i| {
-                        [
-                            transaction(&format!("t-{batch}-{i}-a"), "u-1"),
-                            transaction(&format!("t-{batch}-{i}-b"), "u-2"),
-                        ]
-                    })
-                    .collect();
-                let response = bank
-                    .post(url)
-                    .json(&json!({"transactions": items}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status().as_u16(), 202);
-            }
-        };
         for batch in 0..3 {
-            push(batch).await;
+            push(&pki, &server, batch).await;
         }
         let revoked = api
             .delete(format!(
@@ -101,12 +105,13 @@ impl Log {
             .unwrap();
         assert_eq!(revoked.status().as_u16(), 200);
         for batch in 3..5 {
-            push(batch).await;
+            push(&pki, &server, batch).await;
         }
         // SIGKILL: everything answered 2xx is committed, nothing else runs afterwards.
         server.kill_9();
         let log = Self {
             dir,
+            pki,
             config,
             database,
         };
@@ -630,4 +635,48 @@ fn mint(config: &Path, sub: &str, scope: &str) -> String {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn after_an_audit_key_rotation_old_checkpoints_verify_with_the_retired_key_listed() {
+    let log = Log::build().await;
+    let before = log.checkpoints().len();
+    // Rotation as operations.md describes it: keep the old public half, sign with a new key.
+    std::fs::rename(log.public_key_pem(), log.path("audit-old.pub")).unwrap();
+    let new_key = Ed25519Key::generate();
+    std::fs::write(log.path("audit.key"), new_key.to_pkcs8_pem().unwrap()).unwrap();
+    let text = std::fs::read_to_string(&log.config).unwrap();
+    let rotated = text.replace(
+        "[audit]\n",
+        "[audit]\nretired_public_keys = [\"audit-old.pub\"]\n",
+    );
+    assert_ne!(rotated, text);
+    std::fs::write(&log.config, &rotated).unwrap();
+
+    let server = serve(&log.config);
+    push(&log.pki, &server, 9).await;
+    server.kill_9();
+    let checkpoints = log.checkpoints();
+    assert!(checkpoints.len() > before, "the new key signed nothing");
+    let (_, latest) = checkpoints.last().unwrap();
+    let new_signer = NoteSigner::new(ORIGIN, new_key.signing_key()).unwrap();
+    assert!(new_signer.verifier().open(latest).is_ok());
+
+    let output = log.verify_online();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = stdout(&output);
+    assert!(
+        report.contains(&format!("{} checkpoints verified", checkpoints.len())),
+        "{report}"
+    );
+
+    // Without the retired key, the first old checkpoint does not verify.
+    std::fs::write(&log.config, &text).unwrap();
+    let output = log.verify_online();
+    assert_fails_at(&output, 0);
+    assert!(
+        stdout(&output).contains("does not verify"),
+        "{}",
+        stdout(&output)
+    );
 }
