@@ -232,14 +232,24 @@ pub fn active_for_users(
 ) -> Result<Vec<Consent>, DbError> {
     let query = consents::table
         .filter(consents::bank_id.eq(bank))
-        .filter(consents::user_id.eq_any(users))
         .filter(consents::revoked_at.is_null())
         .filter(consents::expires_at.gt(now))
         .order(consents::id.asc());
-    Ok(match conn {
-        DbConnection::Sqlite(c) => query.load(c)?,
-        DbConnection::Pg(c) if lock == Lock::Share => query.for_share().load(c)?,
-        DbConnection::Pg(c) => query.load(c)?,
+    macro_rules! load {
+        ($query:expr) => {
+            match conn {
+                DbConnection::Sqlite(c) => $query.load(c)?,
+                DbConnection::Pg(c) if lock == Lock::Share => $query.for_share().load(c)?,
+                DbConnection::Pg(c) => $query.load(c)?,
+            }
+        };
+    }
+    // One user (a batch of one, the common case) gets a statement SQLite keeps prepared;
+    // diesel prepares an `IN (…)` list on SQLite anew on every call, which was most of
+    // this read's cost at one transaction a request.
+    Ok(match users {
+        [user] => load!(query.filter(consents::user_id.eq(*user))),
+        _ => load!(query.filter(consents::user_id.eq_any(users))),
     })
 }
 

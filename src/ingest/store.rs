@@ -144,17 +144,26 @@ impl Ingested for Transaction {
         bank: &str,
         keyed: &[(String, Vec<u8>)],
     ) -> Result<HashMap<String, Vec<u8>>, DbError> {
-        let ids: Vec<&str> = keyed.iter().map(|(id, _)| id.as_str()).collect();
-        Ok(ingested_transactions::table
+        let query = ingested_transactions::table
             .filter(ingested_transactions::bank_id.eq(bank))
-            .filter(ingested_transactions::txn_id.eq_any(&ids))
             .select((
                 ingested_transactions::txn_id,
                 ingested_transactions::content_hash,
-            ))
-            .load::<(String, Vec<u8>)>(conn)?
-            .into_iter()
-            .collect())
+            ));
+        // A batch of one gets a statement SQLite keeps prepared (an `IN (…)` list is
+        // prepared anew on every call).
+        let found: Vec<(String, Vec<u8>)> = match keyed {
+            [(id, _)] => query
+                .filter(ingested_transactions::txn_id.eq(id))
+                .load(conn)?,
+            _ => {
+                let ids: Vec<&str> = keyed.iter().map(|(id, _)| id.as_str()).collect();
+                query
+                    .filter(ingested_transactions::txn_id.eq_any(&ids))
+                    .load(conn)?
+            }
+        };
+        Ok(found.into_iter().collect())
     }
 
     fn insert(
