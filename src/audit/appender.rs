@@ -160,14 +160,19 @@ impl Appender {
 /// order (no deadlock with consent row locks on PostgreSQL) and, on SQLite, makes the
 /// transaction a writer from its first statement (as `BEGIN IMMEDIATE`), so a second process
 /// on the same file waits for the lock instead of failing on a stale read snapshot.
+///
+/// Written with diesel's DSL rather than as SQL text: diesel prepares a `sql_query` anew on
+/// every call, and this runs once per group commit.
 pub fn lock_tree(conn: &mut DbConnection) -> Result<(), DbError> {
+    let head = audit_tree_head::table.filter(audit_tree_head::id.eq(1));
     match conn {
         DbConnection::Sqlite(c) => {
-            diesel::sql_query("UPDATE audit_tree_head SET id = id WHERE id = 1").execute(c)?;
+            diesel::update(head)
+                .set(audit_tree_head::id.eq(audit_tree_head::id))
+                .execute(c)?;
         }
         DbConnection::Pg(c) => {
-            diesel::sql_query("SELECT id FROM audit_tree_head WHERE id = 1 FOR UPDATE")
-                .execute(c)?;
+            head.select(audit_tree_head::id).for_update().execute(c)?;
         }
     }
     Ok(())
