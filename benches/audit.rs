@@ -260,7 +260,7 @@ fn append_and_verify_online(
         ms(percentile(&commits, 100)),
     );
     let started = Instant::now();
-    let report = verify_online(conn, &signer.verifiers(), &mut |_, _| {})?;
+    let report = verify_online(conn, &signer.checkpoint_keys(), &mut |_, _| {})?;
     let elapsed = started.elapsed();
     if !report.ok {
         return Err(format!("the benchmark log does not verify: {report:?}").into());

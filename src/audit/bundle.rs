@@ -619,7 +619,7 @@ mod tests {
 
         raw.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
             .unwrap();
-        let report = verify_online(&mut old, &signer.verifiers(), &mut |_, _| {}).unwrap();
+        let report = verify_online(&mut old, &signer.checkpoint_keys(), &mut |_, _| {}).unwrap();
         assert!(report.ok, "{report:?}");
         assert_eq!(report.size, 300);
         let checkpoints: i64 = crate::db::schema::audit_checkpoints::table

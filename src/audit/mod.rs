@@ -19,8 +19,8 @@ pub use record::{ALL_KINDS, AuditRecord, Kind, PreparedRecord};
 pub use signer::{CheckpointSigner, MAX_CHECKPOINT_AGE, SignerError};
 pub use tiles::StoredNodes;
 pub use verify::{
-    OfflineError, PublicKeyError, VerifyReport, checkpoint_origin, parse_verifier, verify_offline,
-    verify_online,
+    CheckpointKey, OfflineError, PublicKeyError, VerifyReport, checkpoint_origin, parse_verifier,
+    verify_offline, verify_online,
 };
 
 use crate::db::DbError;

@@ -306,9 +306,9 @@ pub async fn verify(
     database: web::Data<Database>,
     signer: web::Data<CheckpointSigner>,
 ) -> Result<HttpResponse, ApiError> {
-    let verifiers = signer.verifiers();
+    let keys = signer.checkpoint_keys();
     let report = read(database, move |conn| {
-        super::verify_online(conn, &verifiers, &mut |_, _| {})
+        super::verify_online(conn, &keys, &mut |_, _| {})
     })
     .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use super::appender::TreeHead;
 use super::primitives::{Checkpoint, NoteSigner, NoteVerifier};
+use super::verify::CheckpointKey;
 use crate::db::schema::audit_checkpoints;
 use crate::db::{DbConnection, DbError};
 use crate::time::now_micros;
@@ -36,21 +37,29 @@ pub struct CheckpointSigner {
     note: NoteSigner,
     origin: String,
     every: u64,
-    /// Verifiers of the keys that signed before this one, oldest first.
-    retired: Vec<NoteVerifier>,
+    /// The keys that signed before this one, by the size they signed up to.
+    retired: Vec<CheckpointKey>,
 }
 
-/// The verifier of a retired key's public key file, under the log's origin.
-fn retired_verifier(path: &std::path::Path, origin: &str) -> Result<NoteVerifier, SignerError> {
+/// A retired key of the configuration, with the log's origin as its note key name.
+fn retired_key(
+    retired: &crate::config::RetiredKey,
+    origin: &str,
+) -> Result<CheckpointKey, SignerError> {
     use ed25519_dalek::pkcs8::DecodePublicKey as _;
     let failed = |message: String| SignerError::Key {
-        path: path.to_path_buf(),
+        path: retired.public_key.clone(),
         message,
     };
-    let pem = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let pem = std::fs::read_to_string(&retired.public_key).map_err(|e| failed(e.to_string()))?;
     let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem.trim())
         .map_err(|e| failed(format!("not an Ed25519 public key (SPKI PEM): {e}")))?;
-    NoteVerifier::new(origin, key).map_err(|e| SignerError::Origin(e.to_string()))
+    let verifier =
+        NoteVerifier::new(origin, key).map_err(|e| SignerError::Origin(e.to_string()))?;
+    Ok(CheckpointKey {
+        verifier,
+        until_size: Some(retired.until_size),
+    })
 }
 
 impl CheckpointSigner {
@@ -66,10 +75,12 @@ impl CheckpointSigner {
         })?;
         let mut signer = Self::new(&config.origin, key.signing_key(), config.checkpoint_every)?;
         signer.retired = config
-            .retired_public_keys
+            .retired_keys
             .iter()
-            .map(|path| retired_verifier(path, &config.origin))
+            .map(|retired| retired_key(retired, &config.origin))
             .collect::<Result<_, _>>()?;
+        // The order they signed in, whatever the order of the configuration.
+        signer.retired.sort_by_key(|key| key.until_size);
         Ok(signer)
     }
 
@@ -88,17 +99,15 @@ impl CheckpointSigner {
         })
     }
 
-    /// With `retired` (oldest first) as the keys that signed before this one.
-    pub fn with_retired(mut self, retired: Vec<NoteVerifier>) -> Self {
-        self.retired = retired;
-        self
-    }
-
-    /// Every key that signed this log, in the order they were used: the retired ones
-    /// (`audit.retired_public_keys`), then this one. What online verification checks with.
-    pub fn verifiers(&self) -> Vec<NoteVerifier> {
+    /// Every key that signed this log, in the order they signed: the retired ones
+    /// (`audit.retired_keys`) by the size they signed up to, then this one, without bound.
+    /// What online verification checks with.
+    pub fn checkpoint_keys(&self) -> Vec<CheckpointKey> {
         let mut all = self.retired.clone();
-        all.push(self.verifier());
+        all.push(CheckpointKey {
+            verifier: self.verifier(),
+            until_size: None,
+        });
         all
     }
 

@@ -157,10 +157,10 @@ pub fn checkpoint_origin(note: &str) -> Option<&str> {
 /// the stored hash tile, every stored higher tile hash equal to the recomputed subtree,
 /// every signed checkpoint's signature and root, and the tree head's size and root.
 ///
-/// `verifiers` are the keys that signed the log in the order they were used, the current one
-/// last ([`super::CheckpointSigner::verifiers`]). Each checkpoint must be signed by the key
-/// of the checkpoint before it or by a later one: a retired key never signs after its
-/// successor has.
+/// `keys` are the keys that signed the log in the order they signed, the current one last
+/// ([`super::CheckpointSigner::checkpoint_keys`]). Each checkpoint must be signed by the key
+/// of the checkpoint before it or by a later one (a retired key never signs after its
+/// successor has), and a retired key's signature counts only up to its `until_size`.
 ///
 /// Runs in one read-only transaction (REPEATABLE READ on PostgreSQL; SQLite's WAL gives a
 /// snapshot), so a gateway appending meanwhile is neither seen half-way nor blocked. Do not
@@ -168,15 +168,24 @@ pub fn checkpoint_origin(note: &str) -> Option<&str> {
 /// [`VERIFY_BUNDLES`] bundles.
 pub fn verify_online(
     conn: &mut DbConnection,
-    verifiers: &[NoteVerifier],
+    keys: &[CheckpointKey],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, DbError> {
     conn.transaction(|conn| {
         if let DbConnection::Pg(pg) = conn {
             pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         }
-        OnlineWalk::new(verifiers).run(conn, progress)
+        OnlineWalk::new(keys).run(conn, progress)
     })
+}
+
+/// A key checkpoints may be signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointKey {
+    /// Its verifier, under the log's origin.
+    pub verifier: NoteVerifier,
+    /// For a retired key, the largest checkpoint size it signed; none for the current key.
+    pub until_size: Option<u64>,
 }
 
 /// One stored checkpoint row.
@@ -297,8 +306,8 @@ impl UserIndex {
 /// The state of an online verification.
 struct OnlineWalk<'v> {
     /// The keys in the order they signed, the current one last.
-    verifiers: &'v [NoteVerifier],
-    /// Position in `verifiers` of the key of the last checkpoint that verified.
+    keys: &'v [CheckpointKey],
+    /// Position in `keys` of the key of the last checkpoint that verified.
     signed_with: usize,
     range: CompactRange,
     checkpoints_verified: u64,
@@ -311,9 +320,9 @@ struct OnlineWalk<'v> {
 }
 
 impl<'v> OnlineWalk<'v> {
-    fn new(verifiers: &'v [NoteVerifier]) -> Self {
+    fn new(keys: &'v [CheckpointKey]) -> Self {
         Self {
-            verifiers,
+            keys,
             signed_with: 0,
             range: CompactRange::new(),
             checkpoints_verified: 0,
@@ -566,10 +575,10 @@ impl<'v> OnlineWalk<'v> {
     fn check_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), Bad> {
         let size = checkpoint.size;
         let bad = |problem: String| Bad::at(self.proven, problem);
-        let Some(current) = self.verifiers.last() else {
+        let Some(current) = self.keys.last().map(|key| &key.verifier) else {
             return Err(bad("no audit key to verify checkpoints with".to_string()));
         };
-        let (signed_with, opened) = self.open(&checkpoint.note).map_err(|problem| {
+        let (signed_with, opened) = self.open(&checkpoint.note, size).map_err(|problem| {
             bad(format!(
                 "the checkpoint at size {size} does not verify: {problem}"
             ))
@@ -599,22 +608,35 @@ impl<'v> OnlineWalk<'v> {
         Ok(())
     }
 
-    /// Opens `note` with the key of the last checkpoint or a later one: the key's position
-    /// and the checkpoint. Otherwise why not: that a retired key signed it after its
-    /// successor had, or the current key's reason.
-    fn open(&self, note: &str) -> Result<(usize, Checkpoint), String> {
+    /// Opens `note`, the checkpoint at `size`, with the key of the last checkpoint or a
+    /// later one, within the size that key may sign: the key's position and the checkpoint.
+    /// Otherwise why not: a retired key beyond its size, or after its successor, or the
+    /// current key's reason.
+    fn open(&self, note: &str, size: u64) -> Result<(usize, Checkpoint), String> {
+        let mut beyond = None;
         let mut last_error = None;
-        for (position, verifier) in self.verifiers.iter().enumerate().skip(self.signed_with) {
-            match verifier.open(note) {
-                Ok(opened) => return Ok((position, opened)),
+        for (position, key) in self.keys.iter().enumerate().skip(self.signed_with) {
+            match key.verifier.open(note) {
+                Ok(opened) => match key.until_size {
+                    Some(limit) if size > limit => {
+                        beyond = Some(format!(
+                            "it is signed by the retired key {:08x}, which signed up to size {limit} only",
+                            key.verifier.key_id()
+                        ));
+                    }
+                    _ => return Ok((position, opened)),
+                },
                 Err(e) => last_error = Some(e.to_string()),
             }
         }
-        let earlier = self.verifiers.iter().take(self.signed_with);
-        if let Some(retired) = earlier.into_iter().find(|v| v.open(note).is_ok()) {
+        if let Some(beyond) = beyond {
+            return Err(beyond);
+        }
+        let mut earlier = self.keys.iter().take(self.signed_with);
+        if let Some(retired) = earlier.find(|key| key.verifier.open(note).is_ok()) {
             return Err(format!(
                 "it is signed by the retired key {:08x} after a checkpoint signed by a later key",
-                retired.key_id()
+                retired.verifier.key_id()
             ));
         }
         Err(last_error.unwrap_or_else(|| "no audit key to verify it with".to_string()))
@@ -923,7 +945,7 @@ mod tests {
     }
 
     fn verify_stored(conn: &mut DbConnection) -> VerifyReport {
-        verify_online(conn, &[signer().verifier()], &mut |_, _| {}).unwrap()
+        verify_online(conn, &[current(7)], &mut |_, _| {}).unwrap()
     }
 
     #[test]
@@ -1055,6 +1077,22 @@ mod tests {
         .verifier()
     }
 
+    /// The key of `seed` as the current key.
+    fn current(seed: u8) -> CheckpointKey {
+        CheckpointKey {
+            verifier: verifier_of(seed),
+            until_size: None,
+        }
+    }
+
+    /// The key of `seed`, retired after signing up to `until_size`.
+    fn retired(seed: u8, until_size: u64) -> CheckpointKey {
+        CheckpointKey {
+            verifier: verifier_of(seed),
+            until_size: Some(until_size),
+        }
+    }
+
     /// Appends records `from..to` to the log of `conn` in transactions of 50, each ending
     /// with a checkpoint signed by the key of `seed` ([`stored_log`] signs with seed 7).
     fn append_signed(conn: &mut DbConnection, from: u64, to: u64, seed: u8) {
@@ -1076,45 +1114,72 @@ mod tests {
         }
     }
 
+    fn problem_with(conn: &mut DbConnection, keys: &[CheckpointKey]) -> (Option<u64>, String) {
+        let report = verify_online(conn, keys, &mut |_, _| {}).unwrap();
+        (report.first_bad_index, report.problem.unwrap_or_default())
+    }
+
     #[test]
-    fn checkpoints_signed_before_a_key_rotation_verify_once_the_retired_key_is_listed() {
+    fn checkpoints_signed_before_a_key_rotation_verify_with_the_retired_key_up_to_its_size() {
+        // Key 7 signs every 50 records up to 200, key 9 from there to 400.
         let (_dir, mut conn) = stored_log(200, 50);
         append_signed(&mut conn, 200, 400, 9);
         let checkpoints: i64 = audit_checkpoints::table
             .count()
             .get_result(&mut conn)
             .unwrap();
-        let (old, new) = (verifier_of(7), verifier_of(9));
 
-        let report = verify_online(&mut conn, &[old, new.clone()], &mut |_, _| {}).unwrap();
+        let report =
+            verify_online(&mut conn, &[retired(7, 200), current(9)], &mut |_, _| {}).unwrap();
         assert!(report.ok, "{report:?}");
         assert_eq!(report.size, 400);
         assert_eq!(report.checkpoints_verified, checkpoints as u64);
 
-        let report = verify_online(&mut conn, &[new], &mut |_, _| {}).unwrap();
-        assert_eq!(report.first_bad_index, Some(0), "{report:?}");
-        assert!(report.problem.unwrap().contains("does not verify"));
+        // Without the retired key, the first old checkpoint does not verify.
+        let (bad, problem) = problem_with(&mut conn, &[current(9)]);
+        assert_eq!(bad, Some(0), "{problem}");
+        assert!(problem.contains("does not verify"), "{problem}");
+
+        // A retired key is trusted up to its size only.
+        let (bad, problem) = problem_with(&mut conn, &[retired(7, 150), current(9)]);
+        assert_eq!(bad, Some(150), "{problem}");
+        assert!(problem.contains("signed up to size 150 only"), "{problem}");
     }
 
     #[test]
-    fn a_checkpoint_a_retired_key_signed_after_its_successor_is_found() {
-        // Key 7 until 100, then key 9, then key 7 again (someone holding the retired key).
+    fn a_retired_key_that_signs_again_is_found() {
+        // Key 7 until 100, then key 9, then key 7 again (someone who kept the retired key).
         let (_dir, mut conn) = stored_log(100, 50);
         append_signed(&mut conn, 100, 200, 9);
         append_signed(&mut conn, 200, 300, 7);
-        let report =
-            verify_online(&mut conn, &[verifier_of(7), verifier_of(9)], &mut |_, _| {}).unwrap();
-        assert_eq!(report.first_bad_index, Some(200), "{report:?}");
-        let problem = report.problem.unwrap();
-        assert!(problem.contains("retired key"), "{problem}");
+        let id = format!("{:08x}", verifier_of(7).key_id());
+
+        // After its successor had signed: found whether its bound is right or too wide.
+        for until_size in [100, 300] {
+            let (bad, problem) = problem_with(&mut conn, &[retired(7, until_size), current(9)]);
+            assert_eq!(bad, Some(200), "{problem}");
+            assert!(
+                problem.contains(&id) && problem.contains("after a checkpoint"),
+                "{problem}"
+            );
+        }
+
+        // Its signature beyond its size counts for nothing, even with every checkpoint of
+        // its successor deleted.
+        diesel::delete(audit_checkpoints::table.filter(audit_checkpoints::size.gt(100)))
+            .execute(&mut conn)
+            .unwrap();
+        append_signed(&mut conn, 300, 350, 7);
+        let (bad, problem) = problem_with(&mut conn, &[retired(7, 100), current(9)]);
+        assert_eq!(bad, Some(100), "{problem}");
         assert!(
-            problem.contains(&format!("{:08x}", verifier_of(7).key_id())),
+            problem.contains(&id) && problem.contains("signed up to size 100 only"),
             "{problem}"
         );
     }
 
     #[test]
-    fn the_signer_lists_the_retired_keys_of_its_configuration_oldest_first() {
+    fn the_signer_orders_the_retired_keys_of_its_configuration_by_size() {
         use ed25519_dalek::pkcs8::EncodePublicKey as _;
         let dir = tempfile::tempdir().unwrap();
         let pem = |seed: u8| {
@@ -1125,27 +1190,35 @@ mod tests {
         };
         std::fs::write(dir.path().join("2024.pub"), pem(5)).unwrap();
         std::fs::write(dir.path().join("2025.pub"), pem(7)).unwrap();
-        let current = crate::pki::Ed25519Key::generate();
+        let current_key = crate::pki::Ed25519Key::generate();
         std::fs::write(
             dir.path().join("audit.key"),
-            current.to_pkcs8_pem().unwrap(),
+            current_key.to_pkcs8_pem().unwrap(),
         )
         .unwrap();
+        let retired_key = |name: &str, until_size| crate::config::RetiredKey {
+            public_key: dir.path().join(name),
+            until_size,
+        };
+        // Listed newest first: the signer puts them in the order they signed.
         let mut config = crate::config::AuditConfig {
             signing_key: dir.path().join("audit.key"),
             origin: "consentgate/unit".to_string(),
             checkpoint_every: 50,
-            retired_public_keys: vec![dir.path().join("2024.pub"), dir.path().join("2025.pub")],
+            retired_keys: vec![retired_key("2025.pub", 900), retired_key("2024.pub", 400)],
         };
         let signer = crate::audit::CheckpointSigner::load(&config).unwrap();
+        let keys = signer.checkpoint_keys();
+        assert_eq!(keys[..2], [retired(5, 400), retired(7, 900)]);
+        assert_eq!(keys[2].verifier, signer.verifier());
+        assert_eq!(keys[2].until_size, None);
         assert_eq!(
-            signer.verifiers(),
-            vec![verifier_of(5), verifier_of(7), signer.verifier()]
+            keys[2].verifier.verifying_key(),
+            &current_key.verifying_key()
         );
-        assert_eq!(signer.verifier().verifying_key(), &current.verifying_key());
 
         std::fs::write(dir.path().join("bad.pub"), "not a key").unwrap();
-        config.retired_public_keys.push(dir.path().join("bad.pub"));
+        config.retired_keys.push(retired_key("bad.pub", 1000));
         let err = crate::audit::CheckpointSigner::load(&config).err().unwrap();
         assert!(err.to_string().contains("bad.pub"), "{err}");
     }

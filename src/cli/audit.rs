@@ -135,12 +135,12 @@ fn stdout_closed(e: std::io::Error) -> Result<(), Failure> {
 /// `audit verify --config FILE`.
 fn verify_database(config_path: &Path) -> Result<(), Failure> {
     let config = resolve_config(Some(config_path), false)?;
-    let verifiers = CheckpointSigner::load(&config.audit)
+    let keys = CheckpointSigner::load(&config.audit)
         .map_err(|e| Failure::Usage(e.to_string()))?
-        .verifiers();
+        .checkpoint_keys();
     let mut conn = connect(&config)?;
     let mut display = Progress::new("verifying");
-    let report = verify_online(&mut conn, &verifiers, &mut |done, total| {
+    let report = verify_online(&mut conn, &keys, &mut |done, total| {
         display.show(done, Some(total));
     })
     .map_err(|e| Failure::Work(e.to_string()))?;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub use secret::Secret;
 pub use sections::{
     AuditConfig, AuthConfig, BankConfig, DatabaseConfig, DeliveryConfig, PoliciesConfig,
-    RecipientConfig, ServerConfig, TlsConfig, webhook_key,
+    RecipientConfig, RetiredKey, ServerConfig, TlsConfig, webhook_key,
 };
 
 use serde::Deserialize;
@@ -145,7 +145,10 @@ impl Config {
             resolve(p);
         }
         resolve(&mut self.audit.signing_key);
-        self.audit.retired_public_keys.iter_mut().for_each(resolve);
+        self.audit
+            .retired_keys
+            .iter_mut()
+            .for_each(|retired| resolve(&mut retired.public_key));
         if let Some(p) = self.policies.dir.as_mut() {
             resolve(p);
         }

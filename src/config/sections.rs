@@ -131,12 +131,21 @@ pub struct AuditConfig {
     /// Records between signed checkpoints.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
-    /// Public keys (SPKI PEM) of the audit keys that signed this log before the current
-    /// one, oldest first. Online verification accepts a checkpoint one of them signed,
-    /// unless a checkpoint before it was signed by a later key (`operations.md`,
-    /// "Rotating the audit key").
+    /// The audit keys that signed this log before the current one (`operations.md`,
+    /// "Rotating the audit key"), each trusted up to the size it last signed.
     #[serde(default)]
-    pub retired_public_keys: Vec<PathBuf>,
+    pub retired_keys: Vec<RetiredKey>,
+}
+
+/// An audit key retired from signing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetiredKey {
+    /// Its public half (SPKI PEM, `BEGIN PUBLIC KEY`).
+    pub public_key: PathBuf,
+    /// The size of the last checkpoint it signed: online verification accepts its signature
+    /// on no checkpoint beyond, so whoever kept the private key cannot extend the log with it.
+    pub until_size: u64,
 }
 
 fn default_checkpoint_every() -> u64 {

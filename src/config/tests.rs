@@ -45,25 +45,32 @@ fn relative_paths_are_resolved_against_the_config_folder() {
 
 #[test]
 fn retired_audit_keys_default_to_none_and_resolve_against_the_config_folder() {
-    assert!(
-        parse(MINIMAL, &[])
-            .unwrap()
-            .audit
-            .retired_public_keys
-            .is_empty()
-    );
+    assert!(parse(MINIMAL, &[]).unwrap().audit.retired_keys.is_empty());
     let text = MINIMAL.replace(
         "origin = \"consentgate/test\"",
-        "origin = \"consentgate/test\"\nretired_public_keys = [\"pki/audit-2025.pub\", \"/keys/audit-2026.pub\"]",
+        "origin = \"consentgate/test\"\nretired_keys = [\n  { public_key = \"pki/audit-2025.pub\", until_size = 1200 },\n  { public_key = \"/keys/audit-2026.pub\", until_size = 9000 },\n]",
     );
     let config = parse(&text, &[]).unwrap();
     assert_eq!(
-        config.audit.retired_public_keys,
+        config.audit.retired_keys,
         [
-            Path::new("/etc/cg/pki/audit-2025.pub"),
-            Path::new("/keys/audit-2026.pub")
+            RetiredKey {
+                public_key: "/etc/cg/pki/audit-2025.pub".into(),
+                until_size: 1200
+            },
+            RetiredKey {
+                public_key: "/keys/audit-2026.pub".into(),
+                until_size: 9000
+            }
         ]
     );
+    // A retired key without the size it signed up to is refused.
+    let text = MINIMAL.replace(
+        "origin = \"consentgate/test\"",
+        "origin = \"consentgate/test\"\nretired_keys = [{ public_key = \"old.pub\" }]",
+    );
+    let err = parse(&text, &[]).unwrap_err().to_string();
+    assert!(err.contains("until_size"), "{err}");
 }
 
 #[test]

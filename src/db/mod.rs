@@ -232,6 +232,9 @@ fn create_private_file(path: &std::path::Path) -> Result<(), DbError> {
     }
 }
 
+/// A connection borrowed from the [`Database`]'s pool; it goes back when dropped.
+pub type Pooled = PooledConnection<connection::Manager>;
+
 /// The database: a pool of readers and the means to open the writer's connection.
 #[derive(Clone)]
 pub struct Database {
@@ -259,13 +262,13 @@ impl Database {
     }
 
     /// A pooled connection for reads (and writes outside the ingest path).
-    pub fn get(&self) -> Result<PooledConnection<connection::Manager>, DbError> {
+    pub fn get(&self) -> Result<Pooled, DbError> {
         Ok(self.pool.get()?)
     }
 
     /// A pooled connection if one is idle now; never waits (for callers that must not
     /// block, such as an HTTP worker's event loop).
-    pub fn try_get(&self) -> Option<PooledConnection<connection::Manager>> {
+    pub fn try_get(&self) -> Option<Pooled> {
         self.pool.try_get()
     }
 

@@ -463,7 +463,7 @@ pub fn still_claimed(
 ///
 /// Filters on `status || ''`, which no index serves: with a plain `status = 'sending'`
 /// SQLite's planner (no statistics) took `outbox_due` and read every claimed event for
-/// every check (a twentieth of the gateway's CPU at one transaction a request).
+/// every check (6.4% of the gateway's CPU at 2,000 requests/s of one transaction; 4.6% since).
 #[diesel::dsl::auto_type(no_type_alias)]
 fn sending_among<'a>(ids: &'a [&'a str]) -> _ {
     let sending: &'static str = SENDING;

@@ -6,10 +6,10 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::idempotency::ItemStatus;
-use super::release::{Plan, Releasable, Release, plan_batch};
+use super::release::{Release, plan_batch};
 use super::response::{BatchResponse, batch_error, conflict};
 use super::store::{Ingested, Store, StoreOutcome};
-use crate::db::{Backend, Database, DbError};
+use crate::db::{Backend, Database, DbError, Pooled};
 use crate::delivery::backlog::Backlog;
 use crate::domain::{
     Balance, BankId, BatchError, Transaction, parse_balance_batch, parse_transaction_batch,
@@ -92,7 +92,7 @@ impl Pushed for Balance {
 /// `POST /v1/transactions` (`R` = [`Transaction`]) and `POST /v1/balances` (`R` =
 /// [`Balance`]): refuses when the backlog is full, parses, plans, stores through the
 /// writer, answers.
-pub async fn post<R: Pushed + Releasable>(
+pub async fn post<R: Pushed>(
     bank: AuthenticatedBank,
     body: JsonBody,
     writer: web::Data<Writer>,
@@ -156,16 +156,17 @@ fn count(ingested: &AtomicU64, metrics: &Metrics, statuses: &[(ItemStatus, Vec<R
 ///
 /// Planning a small batch on SQLite is one local read and a few decisions, tens of
 /// microseconds: handing it to the blocking pool cost more than the work (two thread
-/// wake-ups per request on a busy machine). Inline planning gave batch-1 loads up to 14%
-/// more requests/s and halved p99 at 2,000 requests/s (`docs/performance.md`, seventh session).
+/// wake-ups per request on a busy machine). Inline planning halved p99 at 2,000 requests/s
+/// of one transaction (35 to 17 ms) and gave 3% more requests/s (`docs/performance.md`,
+/// seventh session).
 const INLINE_PLAN_MAX_ITEMS: usize = 8;
 
 /// Plans `items` (see `release.rs`) and hashes their content, so the writer gets a job with
 /// both done. A small batch on SQLite is planned right here when a pooled connection is idle
-/// (never waiting for one); anything else on the blocking pool. No plan when the consents
+/// (it never waits for one); anything else on the blocking pool. No plan when the consents
 /// cannot be read (no pooled connection, a read error): a plan only saves the writer work,
 /// so the writer then decides alone, and fails closed if it cannot read them either.
-async fn plan<R: Pushed + Releasable>(
+async fn plan<R: Pushed>(
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
     content_hash_key: &[u8; 32],
@@ -173,28 +174,18 @@ async fn plan<R: Pushed + Releasable>(
     items: Vec<R>,
 ) -> Result<Store<R>, ApiError> {
     let key = *content_hash_key;
-    if items.len() <= INLINE_PLAN_MAX_ITEMS
-        && database.backend() == Backend::Sqlite
-        && let Some(mut conn) = database.try_get()
-    {
-        let plan = planned(plan_batch(&mut conn, &policy, bank.as_str(), &items));
-        return Ok(Store::new(bank, items, plan, &key));
-    }
-    Ok(web::block(move || {
-        let plan = planned(
-            database
-                .get()
-                .and_then(|mut conn| plan_batch(&mut conn, &policy, bank.as_str(), &items)),
-        );
+    let inline = items.len() <= INLINE_PLAN_MAX_ITEMS && database.backend() == Backend::Sqlite;
+    let job = move |conn: Result<Pooled, DbError>| {
+        let plan = conn.and_then(|mut conn| plan_batch(&mut conn, &policy, bank.as_str(), &items));
+        let plan = plan
+            .inspect_err(|err| {
+                tracing::warn!(error = %err, "cannot plan a batch before the writer; it decides alone");
+            })
+            .ok();
         Store::new(bank, items, plan, &key)
-    })
-    .await?)
-}
-
-/// The plan, or none (logged) when the consents could not be read.
-fn planned(plan: Result<Plan, DbError>) -> Option<Plan> {
-    plan.inspect_err(|err| {
-        tracing::warn!(error = %err, "cannot plan a batch before the writer; it decides alone");
-    })
-    .ok()
+    };
+    if inline && let Some(conn) = database.try_get() {
+        return Ok(job(Ok(conn)));
+    }
+    Ok(web::block(move || job(database.get())).await?)
 }

@@ -209,20 +209,31 @@ impl Ingested for Balance {
         bank: &str,
         keyed: &[((String, String), Vec<u8>)],
     ) -> Result<HashMap<(String, String), Vec<u8>>, DbError> {
-        // Reads every stored balance of these accounts at these instants (a superset of the
-        // exact pairs; the map keeps exact keys, and only those of the batch are looked up).
-        let accounts: Vec<&str> = keyed.iter().map(|((a, _), _)| a.as_str()).collect();
-        let instants: Vec<&str> = keyed.iter().map(|((_, t), _)| t.as_str()).collect();
-        Ok(ingested_balances::table
+        let query = ingested_balances::table
             .filter(ingested_balances::bank_id.eq(bank))
-            .filter(ingested_balances::account_ref.eq_any(&accounts))
-            .filter(ingested_balances::as_of.eq_any(&instants))
             .select((
                 ingested_balances::account_ref,
                 ingested_balances::as_of,
                 ingested_balances::content_hash,
-            ))
-            .load::<(String, String, Vec<u8>)>(conn)?
+            ));
+        let found: Vec<(String, String, Vec<u8>)> = match keyed {
+            // A batch of one gets a statement SQLite keeps prepared (see `Transaction`).
+            [((account, as_of), _)] => query
+                .filter(ingested_balances::account_ref.eq(account))
+                .filter(ingested_balances::as_of.eq(as_of))
+                .load(conn)?,
+            // Every stored balance of these accounts at these instants: a superset of the
+            // exact pairs; the map keeps exact keys, and only those of the batch are looked up.
+            _ => {
+                let accounts: Vec<&str> = keyed.iter().map(|((a, _), _)| a.as_str()).collect();
+                let instants: Vec<&str> = keyed.iter().map(|((_, t), _)| t.as_str()).collect();
+                query
+                    .filter(ingested_balances::account_ref.eq_any(&accounts))
+                    .filter(ingested_balances::as_of.eq_any(&instants))
+                    .load(conn)?
+            }
+        };
+        Ok(found
             .into_iter()
             .map(|(account, as_of, hash)| ((account, as_of), hash))
             .collect())

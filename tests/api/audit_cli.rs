@@ -641,14 +641,18 @@ fn mint(config: &Path, sub: &str, scope: &str) -> String {
 async fn after_an_audit_key_rotation_old_checkpoints_verify_with_the_retired_key_listed() {
     let log = Log::build().await;
     let before = log.checkpoints().len();
-    // Rotation as operations.md describes it: keep the old public half, sign with a new key.
+    let (until_size, _) = log.checkpoints().last().cloned().unwrap();
+    // Rotation as operations.md describes it: keep the old public half and the size of its
+    // last checkpoint, sign with a new key.
     std::fs::rename(log.public_key_pem(), log.path("audit-old.pub")).unwrap();
     let new_key = Ed25519Key::generate();
     std::fs::write(log.path("audit.key"), new_key.to_pkcs8_pem().unwrap()).unwrap();
     let text = std::fs::read_to_string(&log.config).unwrap();
     let rotated = text.replace(
         "[audit]\n",
-        "[audit]\nretired_public_keys = [\"audit-old.pub\"]\n",
+        &format!(
+            "[audit]\nretired_keys = [{{ public_key = \"audit-old.pub\", until_size = {until_size} }}]\n"
+        ),
     );
     assert_ne!(rotated, text);
     std::fs::write(&log.config, &rotated).unwrap();
