@@ -240,6 +240,8 @@ pub type Pooled = PooledConnection<connection::Manager>;
 pub struct Database {
     target: Target,
     pool: Pool<connection::Manager>,
+    /// SQLite only: readers with no busy timeout, for reads made on an event loop.
+    idle_readers: Option<Pool<connection::Manager>>,
 }
 
 impl Database {
@@ -253,7 +255,22 @@ impl Database {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .build(connection::Manager::new(target.clone()))?;
-        Ok(Self { target, pool })
+        let idle_readers = match target.backend {
+            // All open from the start: `try_get` takes only a connection that is idle now.
+            Backend::Sqlite => Some(
+                Pool::builder()
+                    .max_size(config.pool_size)
+                    .min_idle(Some(config.pool_size))
+                    .connection_timeout(Duration::from_secs(5))
+                    .build(connection::Manager::new(target.clone()).busy_timeout(0))?,
+            ),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            target,
+            pool,
+            idle_readers,
+        })
     }
 
     /// The backend in use.
@@ -266,10 +283,13 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
-    /// A pooled connection if one is idle now; never waits (for callers that must not
-    /// block, such as an HTTP worker's event loop).
-    pub fn try_get(&self) -> Option<Pooled> {
-        self.pool.try_get()
+    /// For a read on an event loop (an HTTP worker's), which must not block: a SQLite
+    /// connection if one is idle now, with no busy timeout, so a locked database (WAL
+    /// recovery, another process's exclusive lock) fails the read at once instead of
+    /// stalling the loop. `None` when none is idle, and always on PostgreSQL, where every
+    /// read is a round trip.
+    pub fn idle_reader(&self) -> Option<Pooled> {
+        self.idle_readers.as_ref()?.try_get()
     }
 
     /// A new connection owned by the caller.

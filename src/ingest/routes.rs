@@ -9,7 +9,7 @@ use super::idempotency::ItemStatus;
 use super::release::{Release, plan_batch};
 use super::response::{BatchResponse, batch_error, conflict};
 use super::store::{Ingested, Store, StoreOutcome};
-use crate::db::{Backend, Database, DbError, Pooled};
+use crate::db::{Database, DbError, Pooled};
 use crate::delivery::backlog::Backlog;
 use crate::domain::{
     Balance, BankId, BatchError, Transaction, parse_balance_batch, parse_transaction_batch,
@@ -162,8 +162,9 @@ fn count(ingested: &AtomicU64, metrics: &Metrics, statuses: &[(ItemStatus, Vec<R
 const INLINE_PLAN_MAX_ITEMS: usize = 8;
 
 /// Plans `items` (see `release.rs`) and hashes their content, so the writer gets a job with
-/// both done. A small batch on SQLite is planned right here when a pooled connection is idle
-/// (it never waits for one); anything else on the blocking pool. No plan when the consents
+/// both done. A small batch on SQLite is planned right here when an idle reader is at hand
+/// ([`Database::idle_reader`]: it never waits, neither for the pool nor for a lock);
+/// anything else on the blocking pool. No plan when the consents
 /// cannot be read (no pooled connection, a read error): a plan only saves the writer work,
 /// so the writer then decides alone, and fails closed if it cannot read them either.
 async fn plan<R: Pushed>(
@@ -174,7 +175,7 @@ async fn plan<R: Pushed>(
     items: Vec<R>,
 ) -> Result<Store<R>, ApiError> {
     let key = *content_hash_key;
-    let inline = items.len() <= INLINE_PLAN_MAX_ITEMS && database.backend() == Backend::Sqlite;
+    let inline = items.len() <= INLINE_PLAN_MAX_ITEMS;
     let job = move |conn: Result<Pooled, DbError>| {
         let plan = conn.and_then(|mut conn| plan_batch(&mut conn, &policy, bank.as_str(), &items));
         let plan = plan
@@ -184,7 +185,7 @@ async fn plan<R: Pushed>(
             .ok();
         Store::new(bank, items, plan, &key)
     };
-    if inline && let Some(conn) = database.try_get() {
+    if inline && let Some(conn) = database.idle_reader() {
         return Ok(job(Ok(conn)));
     }
     Ok(web::block(move || job(database.get())).await?)
