@@ -164,9 +164,9 @@ const INLINE_PLAN_MAX_ITEMS: usize = 8;
 /// Plans `items` (see `release.rs`) and hashes their content, so the writer gets a job with
 /// both done. A small batch on SQLite is planned right here when an idle reader is at hand
 /// ([`Database::idle_reader`]: it never waits, neither for the pool nor for a lock);
-/// anything else on the blocking pool. No plan when the consents
-/// cannot be read (no pooled connection, a read error): a plan only saves the writer work,
-/// so the writer then decides alone, and fails closed if it cannot read them either.
+/// anything else on the blocking pool. No plan when the consents cannot be read (no pooled
+/// connection, a lock, a read error): a plan only saves the writer work, so the writer then
+/// decides alone, and fails closed if it cannot read them either.
 async fn plan<R: Pushed>(
     database: web::Data<Database>,
     policy: web::Data<PolicyEngine>,
