@@ -13,7 +13,7 @@ use crate::audit::{
     AuditRecord, CheckpointSigner, Housekeeping, Kind, RecordAudit, SignerError, read_head,
 };
 use crate::config::Config;
-use crate::db::{self, Database, DbError};
+use crate::db::{Database, DbError};
 use crate::directory::Directory;
 use crate::http::{self, BankDirectory, JwksError, Metrics, Shared, TokenVerifier, tls::TlsError};
 use crate::policy::{PolicyEngine, PolicyError};
@@ -101,12 +101,10 @@ pub fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let database = Database::open(&config.database)?;
     let mut conn = database.connect()?;
     let tree_size = Arc::new(AtomicU64::new(read_head(&mut conn, false)?.size()));
-    let content_hash_key = db::content_hash_key(&mut conn)?;
     drop(conn);
     let writer = Writer::start(
         &database,
         WriteContext {
-            content_hash_key,
             policy: Arc::clone(&policy),
             signer: Arc::clone(&signer),
             tree_size: Arc::clone(&tree_size),

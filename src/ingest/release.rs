@@ -465,7 +465,6 @@ mod tests {
         let writer = Writer::start(
             &database,
             WriteContext {
-                content_hash_key: [1; 32],
                 policy: Arc::clone(&policy),
                 signer: Arc::new(signer),
                 tree_size: Arc::new(AtomicU64::new(0)),

@@ -1,4 +1,4 @@
-//! The two ingest handlers.
+//! The ingest handler of both record kinds (`post::<R: Pushed>`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

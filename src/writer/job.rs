@@ -8,9 +8,6 @@ use crate::db::{DbConnection, DbError};
 /// State the writer thread owns and lends to every job.
 #[derive(Clone)]
 pub struct WriteContext {
-    /// Key of the idempotency content hashes (see `db::content_hash_key`); handed to job
-    /// builders by [`super::Writer::content_hash_key`].
-    pub content_hash_key: [u8; 32],
     /// The loaded policy set and its decision cache.
     pub policy: std::sync::Arc<crate::policy::PolicyEngine>,
     /// Signs audit checkpoints.

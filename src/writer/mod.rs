@@ -55,12 +55,12 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread with its own connection to `database`.
     pub fn start(database: &Database, context: WriteContext) -> Result<Self, DbError> {
-        let conn = database.connect_writer()?;
+        let mut conn = database.connect_writer()?;
+        let content_hash_key = crate::db::content_hash_key(&mut conn)?;
         let checkpointer = database.start_checkpointer()?;
         let analyzer = database.start_analyzer()?;
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let healthy = Arc::new(AtomicBool::new(true));
-        let content_hash_key = context.content_hash_key;
         let state = Connection {
             database: database.clone(),
             conn: Some(conn),
@@ -95,8 +95,9 @@ impl Writer {
         answer.await.map_err(|_| WriteError::Stopped)?
     }
 
-    /// The key of the idempotency content hashes this writer's database keeps: jobs hash
-    /// their items with it before they are submitted, off the writer thread.
+    /// The key of the idempotency content hashes this writer's database keeps (read, or
+    /// made, at start: `db::content_hash_key`): jobs hash their items with it before they
+    /// are submitted, off the writer thread.
     pub fn content_hash_key(&self) -> &[u8; 32] {
         &self.content_hash_key
     }
