@@ -17,7 +17,7 @@ const BATCH: i64 = 500;
 /// Records every consent that has expired and is not yet recorded as such (up to
 /// [`BATCH`] a run).
 pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
-    Ok(record(tx, None, None)?.len())
+    Ok(record(tx, None, &mut outbox::LazyEpochs::default())?.len())
 }
 
 /// Records those of `consent_ids` that have expired and are not yet recorded as such, and
@@ -27,18 +27,18 @@ pub fn record_expired(tx: &mut Tx<'_>) -> Result<usize, DbError> {
 pub fn record_expired_among(
     tx: &mut Tx<'_>,
     consent_ids: &[&str],
-    epochs: &outbox::LiveEpochs,
+    epochs: &mut outbox::LazyEpochs,
 ) -> Result<Vec<String>, DbError> {
-    record(tx, Some(consent_ids), Some(epochs))
+    record(tx, Some(consent_ids), epochs)
 }
 
 /// For each expired consent not yet recorded (of `only`, if given): cancels its undelivered
 /// events, marks it in its history and writes `consent.expired` and the `delivery.cancelled`
-/// records. Returns the consents recorded. `epochs` is read here if the caller has none.
+/// records. Returns the consents recorded. `epochs` is read only if one is.
 fn record(
     tx: &mut Tx<'_>,
     only: Option<&[&str]>,
-    epochs: Option<&outbox::LiveEpochs>,
+    epochs: &mut outbox::LazyEpochs,
 ) -> Result<Vec<String>, DbError> {
     let now = now_micros();
     let recorded = consent_history::table
@@ -66,14 +66,7 @@ fn record(
     if expired.is_empty() {
         return Ok(Vec::new());
     }
-    let read;
-    let epochs = match epochs {
-        Some(epochs) => epochs,
-        None => {
-            read = outbox::LiveEpochs::read(tx.conn())?;
-            &read
-        }
-    };
+    let epochs = epochs.get(tx.conn())?;
     for (id, user_id, recipient, bank, expires_at) in &expired {
         // A consent that has run out releases nothing new (expiry is read at each release),
         // and what was released under it and not yet delivered is not sent either.

@@ -329,7 +329,8 @@ impl WriteJob for RecordAttempts {
             .map(|(attempt, _)| attempt.claimed.event.consent_id.as_str())
             .collect();
         let now = now_micros();
-        cancel_under_lapsed_consents(tx, &self.returned, now)?;
+        let mut epochs = LazyEpochs::default();
+        cancel_under_lapsed_consents(tx, &self.returned, now, &mut epochs)?;
         for claimed in self.returned.iter() {
             if give_back(tx.conn(), claimed, now)? {
                 released.push(&claimed.event.consent_id);
@@ -338,9 +339,9 @@ impl WriteJob for RecordAttempts {
         if !released.is_empty() {
             released.sort_unstable();
             released.dedup();
-            let epochs = LiveEpochs::read(tx.conn())?;
+            let epochs = epochs.get(tx.conn())?;
             for consent_id in released {
-                schedule_revoked_notice(tx.conn(), &epochs, consent_id, now)?;
+                schedule_revoked_notice(tx.conn(), epochs, consent_id, now)?;
             }
         }
         Ok(recorded)
@@ -358,6 +359,7 @@ fn cancel_under_lapsed_consents(
     tx: &mut Tx<'_>,
     returned: &[Claimed],
     now: i64,
+    epochs: &mut LazyEpochs,
 ) -> Result<(), DbError> {
     let mut releases: Vec<&OutboxEvent> = returned
         .iter()
@@ -376,8 +378,8 @@ fn cancel_under_lapsed_consents(
         return Ok(());
     }
     let ids: Vec<&str> = lapsed.iter().map(|e| e.consent_id.as_str()).collect();
-    let epochs = LiveEpochs::read(tx.conn())?;
-    let recorded = crate::audit::record_expired_among(tx, &ids, &epochs)?;
+    let recorded = crate::audit::record_expired_among(tx, &ids, epochs)?;
+    let epochs = epochs.get(tx.conn())?;
     for event in lapsed {
         if recorded.contains(&event.consent_id) {
             continue;
@@ -388,7 +390,7 @@ fn cancel_under_lapsed_consents(
             recipient_id: &event.recipient_id,
             bank_id: &event.bank_id,
         };
-        let cancelled = cancel_undelivered(tx.conn(), &epochs, &event.consent_id, now)?;
+        let cancelled = cancel_undelivered(tx.conn(), epochs, &event.consent_id, now)?;
         audit_cancelled(tx, &parties, cancelled, CancelReason::ConsentExpired)?;
     }
     Ok(())
@@ -459,6 +461,16 @@ pub fn still_claimed(
         .collect())
 }
 
+/// `status || ''`: the status as an expression no index serves. Lookups that SQLite's
+/// planner (which has no statistics) would otherwise run on `outbox_due`, reading every
+/// row in that state, filter on it instead, so that it takes the index they were written
+/// for: see [`LiveEpochs`] and [`sending_among`].
+#[diesel::dsl::auto_type]
+fn unindexed_status() -> _ {
+    let empty: &'static str = "";
+    outbox_events::status.concat(empty)
+}
+
 /// The `sending` rows among `ids`: id, claim token, type, consent.
 ///
 /// Filters on `status || ''`, which no index serves: with a plain `status = 'sending'`
@@ -469,7 +481,7 @@ fn sending_among<'a>(ids: &'a [&'a str]) -> _ {
     let sending: &'static str = SENDING;
     outbox_events::table
         .filter(outbox_events::event_id.eq_any(ids))
-        .filter(outbox_events::status.concat("").eq(sending))
+        .filter(unindexed_status().eq(sending))
         .select((
             outbox_events::event_id,
             outbox_events::claim_token,
@@ -561,8 +573,7 @@ pub fn cancel_undelivered(
                 outbox_events::table
                     .filter(outbox_events::epoch.eq_any(chunk))
                     .filter(outbox_events::consent_id.eq(consent_id))
-                    // `status || ''`: see [`LiveEpochs`] (no index may serve it).
-                    .filter(outbox_events::status.concat("").eq_any(UNDELIVERED))
+                    .filter(unindexed_status().eq_any(UNDELIVERED))
                     .filter(outbox_events::event_type.ne(CONSENT_REVOKED)),
             )
             .set((
@@ -632,6 +643,21 @@ impl LiveEpochs {
     /// The epochs in groups of at most [`Self::PER_QUERY`].
     fn chunks(&self) -> std::slice::Chunks<'_, i64> {
         self.0.chunks(Self::PER_QUERY)
+    }
+}
+
+/// The [`LiveEpochs`] of a writer job, read when first needed and at most once.
+#[derive(Default)]
+pub struct LazyEpochs(Option<LiveEpochs>);
+
+impl LazyEpochs {
+    /// The live epochs, read now if no step of the job has read them yet.
+    pub fn get(&mut self, conn: &mut DbConnection) -> Result<&LiveEpochs, DbError> {
+        let epochs = match self.0.take() {
+            Some(epochs) => epochs,
+            None => LiveEpochs::read(conn)?,
+        };
+        Ok(self.0.insert(epochs))
     }
 }
 
@@ -808,7 +834,7 @@ pub fn in_flight_until(
         let until: Option<i64> = outbox_events::table
             .filter(outbox_events::epoch.eq_any(chunk))
             .filter(outbox_events::consent_id.eq(consent_id))
-            .filter(outbox_events::status.concat("").eq(CANCELLED))
+            .filter(unindexed_status().eq(CANCELLED))
             .filter(outbox_events::claim_token.is_not_null())
             .select(diesel::dsl::max(outbox_events::next_attempt_at))
             .first(conn)?;
@@ -842,7 +868,7 @@ fn schedule_revoked_notice(
                 .filter(outbox_events::epoch.eq_any(chunk))
                 .filter(outbox_events::consent_id.eq(consent_id))
                 .filter(outbox_events::event_type.eq(CONSENT_REVOKED))
-                .filter(outbox_events::status.concat("").eq(PENDING))
+                .filter(unindexed_status().eq(PENDING))
                 .filter(outbox_events::attempts.eq(0))
                 .filter(outbox_events::next_attempt_at.gt(due)),
         )
