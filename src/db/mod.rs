@@ -250,20 +250,20 @@ impl Database {
     pub fn open(config: &DatabaseConfig) -> Result<Self, DbError> {
         let target = Target::parse(config.url.expose())?;
         migrate(&target)?;
-        let pool = Pool::builder()
-            .max_size(config.pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
-            .build(connection::Manager::new(target.clone()))?;
+        let build = |min_idle: u32, manager: connection::Manager| {
+            Pool::builder()
+                .max_size(config.pool_size)
+                .min_idle(Some(min_idle))
+                .connection_timeout(Duration::from_secs(5))
+                .build(manager)
+        };
+        let pool = build(1, connection::Manager::new(target.clone()))?;
         let idle_readers = match target.backend {
             // All open from the start: `try_get` takes only a connection that is idle now.
-            Backend::Sqlite => Some(
-                Pool::builder()
-                    .max_size(config.pool_size)
-                    .min_idle(Some(config.pool_size))
-                    .connection_timeout(Duration::from_secs(5))
-                    .build(connection::Manager::new(target.clone()).busy_timeout(0))?,
-            ),
+            Backend::Sqlite => Some(build(
+                config.pool_size,
+                connection::Manager::new(target.clone()).busy_timeout(0),
+            )?),
             Backend::Postgres => None,
         };
         Ok(Self {
